@@ -1,0 +1,191 @@
+"""On-disk response / embedding cache in SQLite, keyed by a hash of the canonical request.
+
+The database uses WAL mode and a busy timeout, so several processes (parallel `socratic run`
+calls) can share it. Credentials never enter a key or a value: :func:`request_key` drops any
+field whose name looks like a secret before hashing.
+
+Location: ``--cache-dir`` flag, else ``$SOCRATIC_CACHE_DIR``, else the user's cache directory
+(``platformdirs.user_cache_dir("socratic")``). ``SOCRATIC_NO_CACHE=1`` or ``--no-cache``
+disables it.
+
+Example:
+    >>> import tempfile
+    >>> cache = Cache(tempfile.mkdtemp())
+    >>> key = request_key({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    >>> cache.put("llm", key, {"text": "hello"})
+    >>> cache.get("llm", key)
+    {'text': 'hello'}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+_SECRET_WORDS = ("api_key", "apikey", "authorization", "token", "secret", "password", "headers")
+
+
+def default_cache_dir() -> Path:
+    """``$SOCRATIC_CACHE_DIR`` or the platform's user cache directory for socratic."""
+    env = os.environ.get("SOCRATIC_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("socratic"))
+
+
+def _strip_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _strip_secrets(v)
+            for k, v in value.items()
+            if not any(w in str(k).lower() for w in _SECRET_WORDS)
+        }
+    if isinstance(value, (list, tuple)):
+        return [_strip_secrets(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no spaces, secrets removed."""
+    return json.dumps(_strip_secrets(value), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def request_key(request: Any) -> str:
+    """SHA-256 of the canonical request (model, messages, parameters, sample index)."""
+    return hashlib.sha256(canonical_json(request).encode()).hexdigest()
+
+
+class Cache:
+    """A SQLite key/value cache with namespaces (``llm``, ``text-embedding`` ...).
+
+    Example:
+        >>> import tempfile
+        >>> c = Cache(tempfile.mkdtemp())
+        >>> c.get("llm", "missing") is None
+        True
+        >>> c.stats()["entries"]
+        0
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self.path = self.directory / "cache.sqlite"
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS entries ("
+                " namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+                " created REAL NOT NULL, PRIMARY KEY (namespace, key))"
+            )
+            self._local.conn = conn
+        return conn
+
+    def get(self, namespace: str, key: str) -> Any | None:
+        row = self._conn().execute(
+            "SELECT value FROM entries WHERE namespace=? AND key=?", (namespace, key)
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def get_many(self, namespace: str, keys: list[str]) -> dict[str, Any]:
+        """Look up many keys in one query; returns only the hits."""
+        out: dict[str, Any] = {}
+        conn = self._conn()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT key, value FROM entries WHERE namespace=? AND key IN ({marks})",
+                (namespace, *chunk),
+            ).fetchall()
+            out.update({k: json.loads(v) for k, v in rows})
+        return out
+
+    def put(self, namespace: str, key: str, value: Any) -> None:
+        self.put_many(namespace, {key: value})
+
+    def put_many(self, namespace: str, items: dict[str, Any]) -> None:
+        now = time.time()
+        rows = [(namespace, k, json.dumps(v), now) for k, v in items.items()]
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def stats(self) -> dict[str, Any]:
+        """Entries per namespace, total entries and the file size in bytes."""
+        if not self.path.exists():
+            return {"path": str(self.path), "entries": 0, "namespaces": {}, "bytes": 0}
+        rows = self._conn().execute(
+            "SELECT namespace, COUNT(*) FROM entries GROUP BY namespace"
+        ).fetchall()
+        size = sum(
+            p.stat().st_size
+            for p in self.directory.glob("cache.sqlite*")
+            if p.is_file()
+        )
+        return {
+            "path": str(self.path),
+            "entries": sum(n for _, n in rows),
+            "namespaces": dict(rows),
+            "bytes": size,
+        }
+
+    def clear(self, namespace: str | None = None) -> int:
+        """Delete all entries (or one namespace's); returns how many were removed."""
+        if not self.path.exists():
+            return 0
+        conn = self._conn()
+        if namespace is None:
+            n = conn.execute("DELETE FROM entries").rowcount
+        else:
+            n = conn.execute("DELETE FROM entries WHERE namespace=?", (namespace,)).rowcount
+        conn.execute("VACUUM")
+        return n
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+_default: Cache | None = None
+_disabled = False
+
+
+def configure(directory: str | os.PathLike[str] | None = None, *, enabled: bool = True) -> None:
+    """Set the process-wide cache used by models (the CLI calls this from its flags)."""
+    global _default, _disabled
+    _disabled = not enabled
+    _default = Cache(directory) if enabled else None
+
+
+def get_cache() -> Cache | None:
+    """The process-wide cache, or None when caching is disabled."""
+    global _default
+    if _disabled or os.environ.get("SOCRATIC_NO_CACHE", "") not in ("", "0"):
+        return None
+    if _default is None:
+        _default = Cache()
+    return _default

@@ -1,0 +1,1 @@
+"""socratic subpackage."""
