@@ -17,7 +17,7 @@ import contextlib
 import contextvars
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass
@@ -45,9 +45,7 @@ class UsageStats:
                 setattr(self, key, getattr(self, key) + int(value or 0))
 
     def as_dict(self) -> dict[str, int]:
-        d = asdict(self)
-        d.pop("_lock", None)
-        return d
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
 
 _scopes: contextvars.ContextVar[tuple[UsageStats, ...]] = contextvars.ContextVar(

@@ -1,1 +1,1 @@
-"""socratic subpackage."""
+"""Built-in node types (registered by short name in :mod:`socratic.registry`)."""

@@ -1,0 +1,161 @@
+"""The ``socratic`` command line: run, validate, show, nodes, cache, train, eval.
+
+Exit codes: 0 success, 1 runtime failure (one clear message), 2 bad usage or invalid graph
+(one ``FILE:LINE:COL: error: ...`` line per problem). No traceback unless ``--debug``.
+Nothing heavy is imported here: ``socratic --help`` and ``socratic validate`` stay fast.
+
+Example:
+    $ socratic validate examples/*.yaml
+    $ socratic run examples/hello.yaml -i topic=owls
+    $ socratic run examples/hello.yaml --data rows.jsonl --out results.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import __version__
+from .errors import GraphError, InputError, SocraticError, ValidationFailed
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own exit code 2 and one line
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="socratic",
+        description="Typed prompt graphs that compose CLIP, captioners and LLMs.",
+        epilog="Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid graph.",
+    )
+    parser.add_argument("--version", action="version", version=f"socratic {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a YAML graph (once, or over a JSONL dataset)")
+    run.add_argument("graph", help="graph file (YAML)")
+    run.add_argument("-i", "--input", action="append", default=[], metavar="NAME=VALUE",
+                     help="a graph input (read as YAML unless the input is str or image)")
+    run.add_argument("--inputs", metavar="FILE.json", help="graph inputs from a JSON object")
+    run.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                     help="override a value of the file, e.g. models.llm.model=gpt-4o")
+    run.add_argument("--data", metavar="ROWS.jsonl", help="run once per row (a JSON object a line)")
+    run.add_argument("--out", metavar="OUT.jsonl",
+                     help="write each finished row here; a re-run skips rows already done")
+    run.add_argument("--concurrency", type=int, default=8, help="rows (or calls) in flight")
+    run.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    run.add_argument("--cache-dir", help="cache folder (default $SOCRATIC_CACHE_DIR or user cache)")
+    run.add_argument("--stats", action="store_true", help="print usage counts to stderr")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_common(run)
+
+    val = sub.add_parser("validate", help="check graph files completely, offline")
+    val.add_argument("graphs", nargs="+", help="graph files")
+    val.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    _add_common(val)
+
+    show = sub.add_parser("show", help="print a graph as text, mermaid, dot or json")
+    show.add_argument("graph")
+    show.add_argument("--format", choices=["text", "mermaid", "dot", "json", "yaml"],
+                      default="text")
+    show.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    _add_common(show)
+
+    nodes = sub.add_parser("nodes", help="list every node type with its typed sockets")
+    nodes.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    _add_common(nodes)
+
+    cache = sub.add_parser("cache", help="response / embedding cache: stats or clear")
+    cache.add_argument("action", choices=["stats", "clear"])
+    cache.add_argument("--cache-dir")
+    cache.add_argument("--namespace", help="only this namespace (clear)")
+    _add_common(cache)
+
+    train = sub.add_parser("train", help="train a bridge or a LoRA adapter from a config")
+    train.add_argument("config", help="training config (YAML)")
+    train.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    _add_common(train)
+
+    ev = sub.add_parser("eval", help="evaluate classification, retrieval or captioning")
+    ev.add_argument("task", choices=["classify", "retrieval", "caption"])
+    ev.add_argument("graph", nargs="?", help="graph to evaluate (classify)")
+    ev.add_argument("--data", required=True, help="image folder or JSONL")
+    ev.add_argument("--out", default="eval_results", help="output folder (JSON + PNG plots)")
+    ev.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    ev.add_argument("--concurrency", type=int, default=8)
+    ev.add_argument("--no-cache", action="store_true")
+    _add_common(ev)
+
+    demo = sub.add_parser("demo", help="the offline shapes-world demo of every recipe")
+    demo.add_argument("--out", default="demo_output", help="output folder")
+    demo.add_argument("--quick", action="store_true", help="a smaller, faster run")
+    _add_common(demo)
+    return parser
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    try:
+        return fn(args)
+    except ValidationFailed as exc:
+        if args.debug:
+            raise
+        for e in exc.errors:
+            print(str(e), file=sys.stderr)
+        return EXIT_USAGE
+    except (GraphError, InputError) as exc:
+        if args.debug:
+            raise
+        print(str(exc) if isinstance(exc, GraphError) else f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SocraticError as exc:
+        if args.debug:
+            raise
+        return _fail(str(exc), EXIT_FAILURE)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        return _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                     EXIT_FAILURE)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from . import commands
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    return _guard(handler, args)
+
+
+def print_json(value: Any) -> None:
+    from .types import to_jsonable
+
+    json.dump(to_jsonable(value), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

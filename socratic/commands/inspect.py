@@ -1,0 +1,61 @@
+"""``socratic validate``, ``socratic show`` and ``socratic nodes``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..errors import GraphError, ValidationFailed
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from ..spec import load_graph
+
+    failed = False
+    for path in args.graphs:
+        try:
+            graph = load_graph(path, overrides=args.set)
+        except ValidationFailed as exc:
+            failed = True
+            for e in exc.errors:
+                print(str(e), file=sys.stderr)
+            continue
+        except GraphError as exc:
+            failed = True
+            print(str(exc), file=sys.stderr)
+            continue
+        print(f"{path}: ok ({len(graph.nodes)} nodes, {len(graph.outputs)} outputs)")
+    return 2 if failed else 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .. import catalog
+    from ..spec import graph_to_yaml, load_graph
+
+    graph = load_graph(args.graph, overrides=args.set)
+    if args.format == "json":
+        json.dump(catalog.graph_summary(graph), sys.stdout, indent=2)
+        print()
+    elif args.format == "mermaid":
+        print(catalog.graph_mermaid(graph))
+    elif args.format == "dot":
+        print(catalog.graph_dot(graph))
+    elif args.format == "yaml":
+        print(graph_to_yaml(graph), end="")
+    else:
+        print(catalog.graph_text(graph))
+    return 0
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from .. import catalog
+
+    if args.format == "json":
+        json.dump(catalog.all_node_types(), sys.stdout, indent=2)
+        print()
+    elif args.format == "markdown":
+        print(catalog.node_types_markdown())
+    else:
+        print(catalog.node_types_text())
+    return 0

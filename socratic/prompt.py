@@ -1,0 +1,205 @@
+"""Prompt templates: Jinja2, sandboxed, strict. A template's variables become node inputs.
+
+Templates are found by name (``descriptors`` -> ``descriptors.j2``) in user folders first (a
+graph's ``prompts_dir``, then ``$SOCRATIC_PROMPTS_PATH``), then among the templates shipped with
+the package. Rendering runs in Jinja2's ``SandboxedEnvironment`` with ``StrictUndefined``: a
+missing variable or an attempt to reach Python internals (``{{ x.__class__ }}``) is an error.
+
+Chat templates split into messages with role markers, each alone on its line::
+
+    <|system|>
+    You are a careful assistant.
+    <|user|>
+    Q: {{ question }}
+
+Few-shot examples (``shots``) render as user/assistant pairs: each shot's variables go through
+the last user section, and its ``answer`` becomes the assistant message.
+
+Example:
+    >>> t = PromptTemplate.from_string("<|system|>\\nBe brief.\\n<|user|>\\nQ: {{ q }}")
+    >>> sorted(t.variables)
+    ['q']
+    >>> for m in t.render_messages({"q": "2+2?"}, shots=[{"q": "1+1?", "answer": "2"}]):
+    ...     print(m["role"], "|", m["content"])
+    system | Be brief.
+    user | Q: 1+1?
+    assistant | 2
+    user | Q: 2+2?
+    >>> try:
+    ...     PromptTemplate.from_string("{{ x.__class__ }}")
+    ... except GraphError as exc:
+    ...     print(exc.message)
+    prompt '<inline>' reaches Python internals ('__class__'): not allowed in the sandbox
+    >>> try:
+    ...     PromptTemplate.from_string("{{ x | attr('__class__') }}").render({"x": 1})
+    ... except SocraticError as exc:
+    ...     print(exc)
+    prompt '<inline>': access to attribute '__class__' of 'int' object is unsafe.
+    >>> PromptTemplate.from_string("{{ y }}").render({})
+    Traceback (most recent call last):
+    socratic.errors.SocraticError: prompt '<inline>': 'y' is undefined
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .errors import GraphError, SocraticError
+
+_ROLE_LINE = re.compile(r"^[ \t]*<\|(system|user|assistant)\|>[ \t]*$", re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
+def _env() -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+
+
+def _unsafe_attributes(ast: Any) -> list[str]:
+    from jinja2 import nodes
+
+    bad = []
+    for n in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        attr = getattr(n, "attr", None)
+        if attr is None and isinstance(getattr(n, "arg", None), nodes.Const):
+            attr = n.arg.value
+        if isinstance(attr, str) and attr.startswith("_"):
+            bad.append(attr)
+    return bad
+
+
+class PromptTemplate:
+    """A compiled, sandboxed Jinja2 prompt (see the module docstring).
+
+    Example:
+        >>> PromptTemplate.from_string("Hello {{ name }}!").render({"name": "Ada"})
+        'Hello Ada!'
+    """
+
+    def __init__(self, source: str, name: str = "<inline>", path: str | None = None) -> None:
+        from jinja2 import TemplateSyntaxError, meta
+
+        self.source = source
+        self.name = name
+        self.path = path
+        env = _env()
+        try:
+            ast = env.parse(source)
+        except TemplateSyntaxError as exc:
+            raise GraphError(f"prompt '{name}' line {exc.lineno}: {exc.message}") from None
+        bad = _unsafe_attributes(ast)
+        if bad:
+            raise GraphError(
+                f"prompt '{name}' reaches Python internals ('{bad[0]}'): not allowed in the sandbox"
+            )
+        self.variables: set[str] = set(meta.find_undeclared_variables(ast))
+        self._template = env.from_string(source)
+        self._sections = self._split(source)
+
+    @classmethod
+    def from_string(cls, source: str, name: str = "<inline>") -> PromptTemplate:
+        return cls(source, name)
+
+    @staticmethod
+    def _split(source: str) -> list[tuple[str, str]]:
+        marks = list(_ROLE_LINE.finditer(source))
+        if not marks:
+            return []
+        if source[: marks[0].start()].strip():
+            raise GraphError("text before the first <|role|> marker in a chat template")
+        sections = []
+        for i, m in enumerate(marks):
+            end = marks[i + 1].start() if i + 1 < len(marks) else len(source)
+            sections.append((m.group(1), source[m.end() : end].strip("\n")))
+        return sections
+
+    @property
+    def is_chat(self) -> bool:
+        return bool(self._sections)
+
+    def _render_text(self, template: Any, variables: dict[str, Any]) -> str:
+        from jinja2 import UndefinedError
+        from jinja2.exceptions import SecurityError
+
+        try:
+            return template.render(**variables)
+        except UndefinedError as exc:
+            raise SocraticError(f"prompt '{self.name}': {exc.message}") from None
+        except SecurityError as exc:
+            raise SocraticError(f"prompt '{self.name}': {exc}") from None
+
+    def render(self, variables: dict[str, Any]) -> str:
+        """Render to one string (role markers, if any, are kept as text)."""
+        return self._render_text(self._template, variables).strip()
+
+    def render_messages(
+        self, variables: dict[str, Any], shots: Iterable[dict[str, Any]] | None = None
+    ) -> list[dict[str, str]]:
+        """Render to chat messages; ``shots`` add user/assistant pairs before the last user."""
+        env = _env()
+        sections = self._sections or [("user", self.source)]
+        last_user = max(i for i, (role, _) in enumerate(sections) if role == "user") if any(
+            r == "user" for r, _ in sections
+        ) else None
+        messages: list[dict[str, str]] = []
+        for i, (role, text) in enumerate(sections):
+            tmpl = env.from_string(text)
+            if i == last_user and shots:
+                for k, shot in enumerate(shots):
+                    if "answer" not in shot:
+                        raise SocraticError(f"prompt '{self.name}': shot {k} has no 'answer'")
+                    shot_vars = {**variables, **shot}
+                    messages.append({"role": "user", "content": self._render_text(tmpl, shot_vars).strip()})
+                    messages.append({"role": "assistant", "content": str(shot["answer"])})
+            content = self._render_text(tmpl, variables).strip()
+            messages.append({"role": role, "content": content})
+        return messages
+
+
+def search_paths(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
+    """User folders (given, then ``$SOCRATIC_PROMPTS_PATH``) then the shipped templates."""
+    paths = [Path(p) for p in extra]
+    env = os.environ.get("SOCRATIC_PROMPTS_PATH", "")
+    paths += [Path(p) for p in env.split(os.pathsep) if p]
+    from importlib.resources import files
+
+    paths.append(Path(str(files("socratic.prompts"))))
+    return paths
+
+
+def available_prompts(extra: Iterable[str | os.PathLike[str]] = ()) -> list[str]:
+    names: set[str] = set()
+    for folder in search_paths(extra):
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.j2"))
+    return sorted(names)
+
+
+def load_prompt(name: str, extra: Iterable[str | os.PathLike[str]] = ()) -> PromptTemplate:
+    """Find ``NAME.j2`` (or a path to a ``.j2`` file) and compile it."""
+    extra = list(extra)
+    candidates: list[Path] = []
+    if name.endswith(".j2") or os.sep in name or "/" in name:
+        candidates.append(Path(name))
+        candidates += [Path(d) / name for d in extra]
+    else:
+        candidates += [d / f"{name}.j2" for d in search_paths(extra)]
+    for path in candidates:
+        if path.is_file():
+            return PromptTemplate(path.read_text(encoding="utf-8"), name=name, path=str(path))
+    from difflib import get_close_matches
+
+    known = available_prompts(extra)
+    close = get_close_matches(name, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise GraphError(f"prompt template '{name}' not found{hint}; available: {', '.join(known)}")

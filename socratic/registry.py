@@ -1,0 +1,84 @@
+"""Short node type names -> node classes. YAML names types here, never import paths.
+
+Built-in types are listed with lazy ``"module:Class"`` targets so that validating a graph
+imports only the node modules it uses (and never torch). Third-party packages add node types
+through the ``socratic.nodes`` entry-point group (``name = "pkg.module:NodeClass"``): installing
+a package is the user's decision; a YAML file can only pick among registered names.
+
+Example:
+    >>> from socratic.registry import node_class, node_type_names
+    >>> "llm.generate" in node_type_names()
+    True
+    >>> node_class("llm.generat")
+    Traceback (most recent call last):
+    socratic.errors.GraphError: <graph>: error: unknown node type 'llm.generat' (did you mean 'llm.generate'?)
+"""
+
+from __future__ import annotations
+
+import importlib
+from difflib import get_close_matches
+from typing import Any
+
+from .errors import GraphError
+
+_BUILTIN: dict[str, str] = {
+    # text and control
+    "text.template": "socratic.nodes.text:Template",
+    "text.join": "socratic.nodes.text:Join",
+    "text.parse": "socratic.nodes.text:Parse",
+    "list.flatten": "socratic.nodes.text:Flatten",
+    "vote.majority": "socratic.nodes.vote:MajorityVote",
+    # LLMs
+    "llm.generate": "socratic.nodes.llm:Generate",
+}
+
+_registry: dict[str, Any] = dict(_BUILTIN)
+_entry_points_loaded = False
+
+
+def register_node(name: str, target: Any) -> None:
+    """Register a node class (or a lazy ``"module:Class"`` string) under a short name."""
+    _registry[name] = target
+    if isinstance(target, type) and not target.__dict__.get("type_name"):
+        target.type_name = name
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="socratic.nodes"):
+        _registry.setdefault(ep.name, ep.value)
+
+
+def node_type_names() -> list[str]:
+    _load_entry_points()
+    return sorted(_registry)
+
+
+def _resolve(target: str) -> Any:
+    module, _, qualname = target.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def node_class(name: str) -> Any:
+    """The node class registered as ``name``; a close-match hint when unknown."""
+    _load_entry_points()
+    if name not in _registry:
+        close = get_close_matches(name, list(_registry), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise GraphError(f"unknown node type '{name}'{hint}")
+    target = _registry[name]
+    if isinstance(target, str):
+        target = _resolve(target)
+        _registry[name] = target
+        if not target.__dict__.get("type_name"):
+            target.type_name = name
+    return target

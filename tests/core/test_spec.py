@@ -1,0 +1,204 @@
+import textwrap
+
+import pytest
+
+from socratic import ValidationFailed
+from socratic.spec import load_graph, load_graph_text
+
+from . import helpers  # noqa: F401  (registers the test.* node types)
+from .helpers import ScriptedLLM
+
+GOOD = textwrap.dedent(
+    """\
+    name: words
+    description: split, shout and count
+    inputs:
+      text: str
+      sep: {type: str, default: " | "}
+    nodes:
+      words:
+        type: test.split
+        text: ${inputs.text}
+      shout:
+        type: test.upper
+        for_each:
+          text: ${words.output}
+      joined:
+        type: text.join
+        items: ${shout.output}
+        separator: ", "
+      count:
+        type: test.length
+        text: ${joined.output}
+    outputs:
+      joined: ${joined.output}
+      count: ${count.output}
+    """
+)
+
+
+def errors_of(text: str, **kw) -> list[str]:
+    with pytest.raises(ValidationFailed) as exc:
+        load_graph_text(text, "g.yaml", **kw)
+    return [str(e) for e in exc.value.errors]
+
+
+def test_good_graph_runs():
+    g = load_graph_text(GOOD, "g.yaml")
+    assert g.run(text="a bb") == {"joined": "A, BB", "count": 5}
+
+
+def test_round_trip_to_yaml_and_back():
+    g = load_graph_text(GOOD, "g.yaml")
+    text = g.to_yaml()
+    g2 = load_graph_text(text, "again.yaml")
+    assert g2.to_dict() == g.to_dict()
+    assert g2.run(text="x y") == g.run(text="x y")
+
+
+def test_yaml_syntax_error_has_line_and_hint():
+    (e,) = errors_of("nodes:\n  a: {type: test.upper, text: ${inputs.t}}\n")
+    assert e.startswith("g.yaml:2:") and "quote ${...}" in e
+
+
+def test_unknown_node_type_suggests_closest():
+    (e,) = errors_of(GOOD.replace("type: test.upper", "type: test.uper"))
+    assert e.startswith("g.yaml:11:11:") and "unknown node type 'test.uper' (did you mean 'test.upper'?)" in e
+
+
+def test_missing_node_and_socket_references():
+    errs = errors_of(GOOD.replace("${shout.output}", "${shuot.output}").replace(
+        "text: ${joined.output}", "text: ${joined.outptu}"))
+    text = "\n".join(errs)
+    assert "g.yaml:16:12: error: input 'joined.items': ${shuot.output} refers to no node named 'shuot' (did you mean 'shout'?)" in text
+    assert "g.yaml:20:11: error: input 'count.text': node 'joined' has no output 'outptu'" in text
+
+
+def test_type_mismatch_names_both_sockets_and_types():
+    (e,) = errors_of(GOOD.replace("text: ${joined.output}", "text: ${words.output}"))
+    assert e == (
+        "g.yaml:20:11: error: type mismatch: ${words.output} is list[str] but 'count.text' "
+        "expects str (to run once per element, use for_each)"
+    )
+
+
+def test_cycle_names_the_nodes():
+    text = GOOD.replace("text: ${inputs.text}", "text: ${joined.output}")
+    errs = errors_of(text)
+    assert any("cycle: joined -> shout -> words -> joined" in e for e in errs), errs
+
+
+def test_every_problem_reported_at_once_in_line_order():
+    bad = GOOD.replace("type: test.upper", "type: test.uper").replace(
+        "separator: \", \"", "separator: 3").replace("${count.output}", "${cnt.output}").replace(
+        "type: test.length", "type: test.length\n    colour: red")
+    errs = errors_of(bad)
+    assert len(errs) >= 3
+    lines = [int(e.split(":")[1]) for e in errs]
+    assert lines == sorted(lines)
+    text = "\n".join(errs)
+    assert "option 'separator': Input should be a valid string" in text
+    assert "has no input or option 'colour'" in text
+    assert "no node named 'cnt'" in text
+
+
+def test_unbound_required_input_and_template_variable():
+    errs = errors_of(
+        "inputs: {x: str}\nnodes:\n  t: {type: text.template, template: '{{ a }} {{ b }}', a: '${inputs.x}'}\n"
+        "outputs: {o: '${t.output}'}\n"
+    )
+    assert errs == [
+        "g.yaml:3:3: error: node 't': required input 'b' (any) (variable of template '<inline>') has no source"
+    ]
+
+
+def test_template_reaching_python_internals_is_refused():
+    (e,) = errors_of("nodes:\n  t: {type: text.template, template: '{{ x.__class__ }}', x: 1}\n")
+    assert "reaches Python internals ('__class__')" in e and e.startswith("g.yaml:2:3")
+
+
+def test_schema_errors_are_located():
+    errs = errors_of("inputs: {x: str}\nnodez: {}\n")
+    assert any(e.startswith("g.yaml:2:1: error: unknown key 'nodez'") for e in errs)
+    assert any("missing required key 'nodes'" in e for e in errs)
+    errs = errors_of("inputs: {x: strr}\nnodes: {}\n")
+    assert errs[0].startswith("g.yaml:1:13: error: input 'x': unknown type 'strr'")
+
+
+def test_duplicate_keys_are_errors():
+    (e,) = errors_of("nodes:\n  a: {type: test.upper}\n  a: {type: test.upper}\n")
+    assert e == "g.yaml:3:3: error: duplicate key 'a'"
+
+
+def test_constants_are_type_checked():
+    (e,) = errors_of("nodes:\n  p: {type: test.add, a: seven}\noutputs: {o: '${p.output}'}\n")
+    assert e == "g.yaml:2:26: error: 'p.a' expects float, got str 'seven'"
+
+
+def test_embedded_reference_in_text_is_an_error():
+    (e,) = errors_of("inputs: {x: str}\nnodes:\n  u: {type: test.upper, text: 'hi ${inputs.x}'}\n")
+    assert "mixes text and a reference" in e
+
+
+def test_models_are_checked_without_loading():
+    base = "models:\n  llm: {backend: openaii, model: m}\nnodes:\n  g: {type: llm.generate, model: llm, template: hi}\n"
+    errs = errors_of(base)
+    assert any("unknown model backend 'openaii' (did you mean 'openai'?)" in e for e in errs)
+    errs = errors_of("nodes:\n  g: {type: llm.generate, model: llm, template: hi}\n")
+    assert any("model 'llm' is not in 'models'" in e for e in errs)
+
+
+def test_overrides_are_validated_like_the_file():
+    g = load_graph_text(GOOD, "g.yaml", overrides=["nodes.joined.separator=+", "inputs.sep.default=x"])
+    assert g.run(text="a b")["joined"] == "A+B"
+    errs = errors_of(GOOD, overrides=["nodes.joined.separator=[1, 2]"])
+    assert any("option 'separator'" in e for e in errs)
+    errs = errors_of(GOOD, overrides=["nodez.x.y=1"])
+    assert any("'nodez' is not a section" in e for e in errs)
+
+
+def test_prompt_templates_from_user_folder(tmp_path):
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "mine.j2").write_text("Say {{ word }} twice.")
+    (tmp_path / "g.yaml").write_text(
+        "prompts_dir: prompts\ninputs: {w: str}\nnodes:\n"
+        "  t: {type: text.template, prompt: mine, word: '${inputs.w}'}\noutputs: {o: '${t.output}'}\n"
+    )
+    assert load_graph(tmp_path / "g.yaml").run(w="hi") == {"o": "Say hi twice."}
+
+
+def test_llm_generate_in_python_with_shots_and_parse():
+    llm = ScriptedLLM(answer=lambda text, i: "Answer: 4", cache=False)
+    from socratic import Graph
+    from socratic.nodes.llm import Generate
+
+    g = Graph()
+    g.add_input("q", str)
+    g.add_input("shots", list[dict])
+    gen = Generate(llm, template="<|system|>\nBe brief.\n<|user|>\nQ: {{ q }}",
+                   parse={"regex": "Answer: (\\d+)"}, few_shot=True)
+    g.add("ask", gen, q="inputs.q", shots="inputs.shots")
+    g.add_output("a", "ask.output")
+    out = g.run(q="2+2?", shots=[{"q": "1+1?", "answer": "Answer: 2"}])
+    assert out == {"a": "4"}
+    msgs = llm.calls[0].as_messages()
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
+    assert msgs[1]["content"] == "Q: 1+1?" and msgs[3]["content"] == "Q: 2+2?"
+
+
+def test_llm_generate_reasks_once_after_a_parse_failure():
+    answers = iter(["no idea", "It is 42"])
+    llm = ScriptedLLM(answer=lambda text, i: next(answers), cache=False)
+    from socratic.nodes.llm import Generate
+
+    gen = Generate(llm, template="{{ q }}", parse="number", reask=1)
+    import asyncio
+
+    assert asyncio.run(gen.arun(q="?"))["output"] == 42.0
+    assert "could not be read" in llm.calls[1].as_messages()[-1]["content"]
+    gen0 = Generate(ScriptedLLM(answer=lambda t, i: "none", cache=False), template="{{ q }}",
+                    parse="number")
+    from socratic.errors import ParseError
+
+    with pytest.raises(ParseError, match="raw text: 'none'"):
+        asyncio.run(gen0.arun(q="?"))
