@@ -40,6 +40,8 @@ class Location:
 
     def __str__(self) -> str:
         parts = [self.file or "<graph>"]
+        if self.file and self.file.startswith("--set ") and self.line is None:
+            return self.file
         if self.line is not None:
             parts.append(str(self.line))
             parts.append(str(self.col or 1))

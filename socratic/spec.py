@@ -74,8 +74,11 @@ class GraphSpec(BaseModel):
 # --------------------------------------------------------------------------- overrides
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``--set a.b.c=VALUE`` overrides (VALUE read as YAML) to the raw file data."""
+def apply_overrides(
+    data: dict[str, Any], overrides: list[str], doc: YamlDocument | None = None
+) -> dict[str, Any]:
+    """Apply ``--set a.b.c=VALUE`` overrides (VALUE read as YAML) to the raw file data.
+    Errors about an overridden value then point at the ``--set`` flag, not the file."""
     import yaml
 
     for item in overrides:
@@ -87,6 +90,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             value = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError:
             value = text
+        if isinstance(value, (list, dict)) and not text.lstrip().startswith(("[", "{")):
+            value = text  # "-" or "a: b" meant as text, not YAML structure
         target: Any = data
         for i, key in enumerate(keys[:-1]):
             nxt = target.get(key) if isinstance(target, dict) else None
@@ -98,6 +103,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                                  file="<--set>")
             target = nxt
         target[keys[-1]] = value
+        if doc is not None:
+            doc.overridden[tuple(keys)] = path.strip()
     return data
 
 
@@ -396,7 +403,7 @@ def load_graph_text(
         if not isinstance(doc.data, dict):
             raise ValidationFailed([GraphError("cannot apply --set: file is not a mapping", file=file)])
         try:
-            apply_overrides(doc.data, overrides)
+            apply_overrides(doc.data, overrides, doc)
         except GraphError as exc:
             raise ValidationFailed([exc]) from None
     return _Builder(doc, base_dir).build()

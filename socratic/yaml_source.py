@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,9 +29,13 @@ class YamlDocument:
     file: str
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    overridden: dict[Path, str] = field(default_factory=dict)
 
     def _loc(self, table: dict[Path, tuple[int, int]], path: Path) -> Location:
         path = tuple(path)
+        for n in range(len(path), 0, -1):
+            if path[:n] in self.overridden:
+                return Location(f"--set {self.overridden[path[:n]]}")
         while path and path not in table:
             path = path[:-1]
         pos = table.get(path) or self.values.get(path)
@@ -61,6 +66,8 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
             hint = ""
             if "${" in bad_line:
                 hint = " (quote ${...} references inside [ ] or { }, e.g. \"${inputs.x}\")"
+            elif re.search(r"\w\[", bad_line):
+                hint = " (inside { } quote types with brackets, e.g. {type: \"list[str]\"})"
             raise GraphError(f"YAML syntax: {problem}{hint}", file=file, line=line, col=col) from None
         except yaml.YAMLError as exc:
             raise GraphError(f"YAML: {exc}", file=file) from None

@@ -32,7 +32,10 @@ def _inputs(graph: Any, args: argparse.Namespace) -> dict[str, Any]:
         if name not in graph.inputs:
             names = ", ".join(graph.inputs) or "none"
             raise InputError(f"-i {name}: graph '{graph.name}' has no input '{name}'; inputs: {names}")
-        values[name] = parse_cli_value(text, graph.inputs[name].type, what=f"-i {name}")
+        try:
+            values[name] = parse_cli_value(text, graph.inputs[name].type, what=f"-i {name}")
+        except TypeError as exc:
+            raise InputError(str(exc)) from None
     return values
 
 
