@@ -207,3 +207,25 @@ def graph_text(graph: Any) -> str:
     for n, t in s["outputs"].items():
         lines.append(f"  {n}: {t} <- {graph.outputs[n]}")
     return "\n".join(lines)
+
+
+def write_reference(path: str) -> None:
+    """Regenerate the node section of docs/yaml.md from the registry."""
+    from pathlib import Path
+
+    begin = "<!-- BEGIN GENERATED: socratic nodes --format markdown -->"
+    end = "<!-- END GENERATED -->"
+    doc = Path(path)
+    text = doc.read_text()
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    doc.write_text(f"{head}{begin}\n{node_types_markdown().strip()}\n{end}{tail}")
+
+
+if __name__ == "__main__":  # python -m socratic.catalog --write docs/yaml.md
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--write":
+        write_reference(sys.argv[2])
+    else:
+        print(node_types_markdown())

@@ -8,6 +8,8 @@ winning answer is returned as first written.
 Example:
     >>> MajorityVote().run(answers=["12", "11", " 12", "11"])
     {'answer': '12', 'votes': {'12': 2, '11': 2}, 'agreement': 0.5}
+    >>> MajorityVote().run(answers=[4.0, 8.0, 4])["votes"]
+    {'4': 2, '8': 1}
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ from typing import Any
 
 from ..errors import SocraticError
 from ..node import Node
+
+
+def _as_text(answer: Any) -> str:
+    """Numbers compare by value: 4, 4.0 and "4" are the same vote."""
+    if isinstance(answer, float) and answer.is_integer():
+        return str(int(answer))
+    return str(answer)
 
 
 class MajorityVote(Node):
@@ -37,7 +46,7 @@ class MajorityVote(Node):
         counts: dict[str, int] = {}
         first: dict[str, str] = {}
         for a in answers:
-            text = str(a)
+            text = _as_text(a)
             key = " ".join(text.lower().split()) if self.normalize else text
             counts[key] = counts.get(key, 0) + 1
             first.setdefault(key, text.strip() if self.normalize else text)
