@@ -115,7 +115,7 @@ class PromptTemplate:
         marks = list(_ROLE_LINE.finditer(source))
         if not marks:
             return []
-        if source[: marks[0].start()].strip():
+        if re.sub(r"\{#.*?#\}", "", source[: marks[0].start()], flags=re.DOTALL).strip():
             raise GraphError("text before the first <|role|> marker in a chat template")
         sections = []
         for i, m in enumerate(marks):

@@ -31,6 +31,10 @@ _BUILTIN: dict[str, str] = {
     "vote.majority": "socratic.nodes.vote:MajorityVote",
     # LLMs
     "llm.generate": "socratic.nodes.llm:Generate",
+    # reasoning recipes
+    "fewshot.episode": "socratic.recipes.reasoning:FewShotEpisode",
+    "fewshot.select": "socratic.recipes.reasoning:SelectShots",
+    "reason.chain_of_thought": "socratic.recipes.reasoning:ChainOfThought",
 }
 
 _registry: dict[str, Any] = dict(_BUILTIN)

@@ -245,7 +245,7 @@ class _Builder:
                     ok = False
             else:
                 sockets[key] = value
-        if "model" in options_t and "model" not in entry and getattr(cls, "model_kind", None):
+        if "model" not in entry and getattr(cls, "model_kind", None) and _model_required(cls):
             self.err(f"node '{name}' ({cls.type_name}) needs 'model:' naming an entry of 'models'",
                      path, key=True)
             ok = False
@@ -369,6 +369,14 @@ class _Builder:
             self.errors.sort(key=lambda e: (e.location.line or 0, e.location.col or 0))
             raise ValidationFailed(self.errors)
         return graph
+
+
+def _model_required(cls: type[Node]) -> bool:
+    import inspect
+
+    init = getattr(cls.__init__, "__wrapped__", cls.__init__)
+    p = inspect.signature(init).parameters.get("model")
+    return p is not None and p.default is inspect.Parameter.empty
 
 
 def _validate_option(tp: Any, value: Any) -> Any:

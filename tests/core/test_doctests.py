@@ -28,6 +28,8 @@ MODULES = [
     "socratic.nodes.text",
     "socratic.nodes.vote",
     "socratic.vision.base",
+    "socratic.recipes.episodes",
+    "socratic.recipes.reasoning",
 ]
 
 
