@@ -22,13 +22,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-_SECRET_WORDS = ("api_key", "apikey", "authorization", "token", "secret", "password", "headers")
+# key names that carry credentials (never "max_tokens" and the like)
+_SECRET_KEY = re.compile(
+    r"^(api[_-]?key|authorization|password|passwd|secret|.*_secret|token|.*_token|bearer|"
+    r"headers|default_headers|extra_headers|cookie)$",
+    re.IGNORECASE,
+)
 
 
 def default_cache_dir() -> Path:
@@ -46,7 +52,7 @@ def _strip_secrets(value: Any) -> Any:
         return {
             k: _strip_secrets(v)
             for k, v in value.items()
-            if not any(w in str(k).lower() for w in _SECRET_WORDS)
+            if not _SECRET_KEY.match(str(k))
         }
     if isinstance(value, (list, tuple)):
         return [_strip_secrets(v) for v in value]

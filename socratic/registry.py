@@ -31,6 +31,18 @@ _BUILTIN: dict[str, str] = {
     "vote.majority": "socratic.nodes.vote:MajorityVote",
     # LLMs
     "llm.generate": "socratic.nodes.llm:Generate",
+    # vision
+    "clip.classify": "socratic.nodes.clip:ClipClassify",
+    "clip.rank": "socratic.nodes.clip:ClipRank",
+    "clip.embed_image": "socratic.nodes.clip:EmbedImage",
+    "clip.embed_text": "socratic.nodes.clip:EmbedText",
+    "clip.compose": "socratic.nodes.clip:Compose",
+    "clip.descriptor_classify": "socratic.recipes.descriptors:DescriptorClassify",
+    "descriptors.load": "socratic.recipes.descriptors:LoadDescriptors",
+    "descriptors.save": "socratic.recipes.descriptors:SaveDescriptors",
+    "socratic.evidence": "socratic.recipes.socratic_caption:SocraticEvidence",
+    "retrieval.search": "socratic.recipes.retrieval:Search",
+    "caption.generate": "socratic.nodes.caption:Caption",
     # reasoning recipes
     "fewshot.episode": "socratic.recipes.reasoning:FewShotEpisode",
     "fewshot.select": "socratic.recipes.reasoning:SelectShots",

@@ -165,6 +165,8 @@ class _Builder:
                 continue
             has_default = isinstance(raw, InputSpec) and "default" in raw.model_fields_set
             default = full.default if has_default else REQUIRED
+            if has_default and "image" in full.type.lower():
+                default = _relative_to(default, self.base_dir)
             try:
                 graph.add_input(name, tp, default=default, description=full.description)
             except TypeError as exc:
@@ -238,6 +240,7 @@ class _Builder:
                              f" reference ({value})", (*path, key))
                     ok = False
                     continue
+                value = _relative_to(value, self.base_dir)
                 try:
                     options[key] = _validate_option(options_t[key], value)
                 except ValidationError as exc:
@@ -385,18 +388,18 @@ def _validate_option(tp: Any, value: Any) -> Any:
     return TypeAdapter(tp).validate_python(value)
 
 
+def _relative_to(value: Any, base_dir: str) -> Any:
+    """Paths written ``./x`` or ``../x`` in a graph file are relative to that file."""
+    if isinstance(value, str) and value.startswith(("./", "../")):
+        return os.path.normpath(os.path.join(base_dir, value))
+    if isinstance(value, list):
+        return [_relative_to(v, base_dir) for v in value]
+    return value
+
+
 def _resolve_paths(cls: type[ModelBackend], config: dict[str, Any], base_dir: str) -> dict:
-    """Make relative local paths in a model config relative to the graph file."""
-    out = dict(config)
-    for key in ("path", "checkpoint", "adapter", "file"):
-        v = out.get(key)
-        if isinstance(v, str) and v.startswith(("./", "../")):
-            out[key] = os.path.normpath(os.path.join(base_dir, v))
-    for key in ("model", "pretrained"):
-        v = out.get(key)
-        if isinstance(v, str) and v.startswith(("./", "../")):
-            out[key] = os.path.normpath(os.path.join(base_dir, v))
-    return out
+    """Make ``./`` and ``../`` paths in a model config relative to the graph file."""
+    return {k: _relative_to(v, base_dir) for k, v in config.items()}
 
 
 def load_graph_text(

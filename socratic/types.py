@@ -260,6 +260,8 @@ def type_name(tp: Any) -> str:
         return _NAMES[tp]
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if origin is typing.Literal:
+        return "one of " + "|".join(str(a) for a in args)
     if origin in (Union, _pytypes.UnionType):
         rest = [a for a in args if a is not type(None)]
         if len(rest) < len(args) and len(rest) == 1:

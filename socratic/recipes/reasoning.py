@@ -127,7 +127,10 @@ class ChainOfThought(Node):
         return sockets
 
     def _read(self, text: str, choices: list[str] | None) -> str:
-        return _as_text(self.parser.parse(text, choices=choices))
+        """Parse an extracted answer; a trailing period is dropped first (answer cleansing)."""
+        cleaned = text.strip()
+        cleaned = cleaned[:-1].rstrip() if cleaned.endswith(".") else cleaned
+        return _as_text(self.parser.parse(cleaned or text, choices=choices))
 
     async def arun(self, question: str, exemplars: list[dict[str, Any]] | None = None,
                    choices: list[str] | None = None) -> dict[str, Any]:

@@ -1,0 +1,102 @@
+"""``socratic eval`` end to end on tiny models: the figures match a direct computation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from socratic.cli import main
+from socratic.eval.retrieval import retrieval_scores
+from socratic.vision.clip_open import OpenClipModel
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, real_images):
+    root = tmp_path_factory.mktemp("classes")
+    for i, p in enumerate(real_images[:6]):
+        d = root / ("even" if i % 2 == 0 else "odd")
+        d.mkdir(exist_ok=True)
+        PILImage.open(p).save(d / f"{i}.png")
+    return root
+
+
+def graph_file(tmp_path, tiny_open_clip):
+    g = tmp_path / "zs.yaml"
+    g.write_text(f"""
+inputs:
+  image: image
+  classes: {{type: "list[str]", default: [even, odd]}}
+models:
+  clip: {{backend: open_clip, model: {tiny_open_clip["arch"]}, pretrained: {tiny_open_clip["checkpoint"]}}}
+nodes:
+  zs: {{type: clip.classify, model: clip, image: "${{inputs.image}}", classes: "${{inputs.classes}}"}}
+outputs: {{label: "${{zs.label}}", ranked: "${{zs.ranked}}"}}
+""")
+    return g
+
+
+def test_eval_classify_folder(tmp_path, tiny_open_clip, folder, capsys):
+    g = graph_file(tmp_path, tiny_open_clip)
+    out = tmp_path / "res"
+    assert main(["eval", "classify", str(g), "--data", str(folder), "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    report = json.loads((out / "results.json").read_text())
+    preds = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    acc = np.mean([p["prediction"] == p["label"] for p in preds])
+    assert summary["top1"] == pytest.approx(acc) == pytest.approx(report["top1"])
+    assert report["n"] == 6 and (out / "per_class_accuracy.png").stat().st_size > 1000
+
+
+def test_eval_retrieval_matches_direct_recall(tmp_path, tiny_open_clip, real_images, capsys):
+    data = tmp_path / "caps.jsonl"
+    caps = [["a photo of an astronaut", "a person in a suit"], ["a camera man"], ["a cat"], ["coffee"]]
+    with data.open("w") as f:
+        for p, c in zip(real_images[:4], caps, strict=True):
+            f.write(json.dumps({"image": str(p), "captions": c}) + "\n")
+    g = graph_file(tmp_path, tiny_open_clip)
+    out = tmp_path / "ret"
+    assert main(["eval", "retrieval", str(g), "--data", str(data), "--out", str(out)]) == 0
+    report = json.loads((out / "results.json").read_text())
+    clip = OpenClipModel(model=tiny_open_clip["arch"], pretrained=tiny_open_clip["checkpoint"])
+    flat = [c for cs in caps for c in cs]
+    owner = [i for i, cs in enumerate(caps) for _ in cs]
+    sim = clip.embed_images([str(p) for p in real_images[:4]]) @ clip.embed_texts(flat).T
+    expected = retrieval_scores(sim, owner)
+    assert {k: report[k] for k in expected} == pytest.approx(expected)
+    assert (out / "retrieval_grid.png").exists()
+
+
+def test_eval_needs_the_right_outputs(tmp_path, tiny_open_clip, folder, capsys):
+    g = tmp_path / "nolabel.yaml"
+    g.write_text("inputs: {image: image}\nnodes:\n  t: {type: text.template, template: x}\noutputs: {x: '${t.output}'}\n")
+    assert main(["eval", "classify", str(g), "--data", str(folder), "--out", str(tmp_path / "o")]) == 2
+    assert "has no 'label' output" in capsys.readouterr().err
+
+
+def test_eval_caption_matches_direct_scores(tmp_path, tiny_blip, real_images, capsys):
+    from socratic.eval.caption_metrics import caption_scores
+    from socratic.vision.captioner import HFCaptioner
+
+    data = tmp_path / "caps.jsonl"
+    refs = [["a man in a suit"], ["a man with a camera"], ["a cat on a table"]]
+    with data.open("w") as f:
+        for p, r in zip(real_images[:3], refs, strict=True):
+            f.write(json.dumps({"image": str(p), "captions": r}) + "\n")
+    g = tmp_path / "cap.yaml"
+    g.write_text(f"""
+inputs: {{image: image}}
+models:
+  blip: {{backend: hf_captioner, model: {tiny_blip}}}
+nodes:
+  c: {{type: caption.generate, model: blip, image: "${{inputs.image}}", max_new_tokens: 8}}
+outputs: {{caption: "${{c.caption}}"}}
+""")
+    out = tmp_path / "capres"
+    assert main(["eval", "caption", str(g), "--data", str(data), "--out", str(out)]) == 0
+    report = json.loads((out / "results.json").read_text())
+    hyps = [c[0] for c in HFCaptioner(model=str(tiny_blip)).caption(real_images[:3], max_new_tokens=8)]
+    assert {k: report[k] for k in ("BLEU-4", "ROUGE-L", "CIDEr")} == pytest.approx(
+        {k: v for k, v in caption_scores(refs, hyps).items() if k in ("BLEU-4", "ROUGE-L", "CIDEr")})
