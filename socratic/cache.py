@@ -31,8 +31,8 @@ from typing import Any
 
 # key names that carry credentials (never "max_tokens" and the like)
 _SECRET_KEY = re.compile(
-    r"^(api[_-]?key|authorization|password|passwd|secret|.*_secret|token|.*_token|bearer|"
-    r"headers|default_headers|extra_headers|cookie)$",
+    r"^((.*[_-])?(api[_-]?key|apikey|password|passwd|secret|token|bearer|cookie)|"
+    r"authorization|headers|default_headers|extra_headers)$",
     re.IGNORECASE,
 )
 

@@ -60,8 +60,12 @@ def describe_node_type(name: str) -> dict[str, Any]:
     }
 
 
-def all_node_types() -> list[dict[str, Any]]:
-    return [describe_node_type(n) for n in node_type_names()]
+def all_node_types(*, builtin_only: bool = False) -> list[dict[str, Any]]:
+    """Every registered node type (``builtin_only``: those shipped with socratic)."""
+    from .registry import builtin_node_type_names
+
+    names = builtin_node_type_names() if builtin_only else node_type_names()
+    return [describe_node_type(n) for n in names]
 
 
 def _fmt(d: Any) -> str:
@@ -84,7 +88,7 @@ def node_types_text() -> str:
 
 def node_types_markdown() -> str:
     out = ["## Node types", "", "Generated from the registry by `socratic nodes --format markdown`.", ""]
-    for info in all_node_types():
+    for info in all_node_types(builtin_only=True):
         out.append(f"### `{info['type']}`")
         out.append("")
         if info["summary"]:

@@ -310,23 +310,27 @@ class Graph:
         errors: list[GraphError] = []
         seen_cycles: set[frozenset[str]] = set()
 
-        def visit(n: str) -> None:
-            state[n] = 1
-            stack.append(n)
-            for d in sorted(deps[n]):
+        def visit(root: str) -> None:  # iterative DFS: no recursion limit on long chains
+            state[root] = 1
+            stack.append(root)
+            todo = [iter(sorted(deps[root]))]
+            while todo:
+                d = next(todo[-1], None)
+                if d is None:
+                    todo.pop()
+                    state[stack.pop()] = 2
+                    continue
                 if state.get(d) == 1:
                     cycle = stack[stack.index(d) :]
                     key = frozenset(cycle)
                     if key not in seen_cycles and (only_through is None or only_through in key):
                         seen_cycles.add(key)
                         path = " -> ".join([*cycle, d])
-                        errors.append(
-                            self._err(f"cycle: {path}", self.nodes[cycle[0]].where())
-                        )
+                        errors.append(self._err(f"cycle: {path}", self.nodes[cycle[0]].where()))
                 elif d not in state:
-                    visit(d)
-            stack.pop()
-            state[n] = 2
+                    state[d] = 1
+                    stack.append(d)
+                    todo.append(iter(sorted(deps[d])))
 
         for n in sorted(self.nodes):
             if n not in state:

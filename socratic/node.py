@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,11 +74,29 @@ class Socket:
         return self.default is REQUIRED
 
 
-def _signature_sockets(fn: Callable[..., Any]) -> dict[str, Socket]:
+def _resolve_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Type hints of ``fn``; an annotation naming something imported only for type checking
+    (a model class kept out of ``socratic validate``'s imports) resolves to ``Any``."""
     try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # unresolved forward refs: fall back to raw annotations
-        hints = dict(getattr(fn, "__annotations__", {}))
+        return typing.get_type_hints(fn)
+    except Exception:
+        pass
+    module = sys.modules.get(getattr(fn, "__module__", ""), None)
+    namespace = dict(vars(module)) if module is not None else {}
+    hints: dict[str, Any] = {}
+    for name, ann in getattr(fn, "__annotations__", {}).items():
+        if not isinstance(ann, str):
+            hints[name] = ann
+            continue
+        try:
+            hints[name] = typing._eval_type(typing.ForwardRef(ann), namespace, None)  # type: ignore[attr-defined]
+        except Exception:
+            hints[name] = Any
+    return hints
+
+
+def _signature_sockets(fn: Callable[..., Any]) -> dict[str, Socket]:
+    hints = _resolve_hints(fn)
     sockets: dict[str, Socket] = {}
     for name, p in inspect.signature(fn).parameters.items():
         if name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -149,10 +168,7 @@ class Node:
         init = getattr(init, "__wrapped__", init)
         if init is object.__init__:
             return {}
-        try:
-            hints = typing.get_type_hints(init)
-        except Exception:
-            hints = {}
+        hints = _resolve_hints(init)
         out = {}
         for name, p in inspect.signature(init).parameters.items():
             if name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):

@@ -122,24 +122,21 @@ class Json(Parser):
         from pydantic import TypeAdapter, ValidationError
 
         decoder = json.JSONDecoder()
-        value: Any = None
-        found = False
-        for m in re.finditer(r"[\[{\"0-9tfn-]", text):
-            try:
-                value, _ = decoder.raw_decode(text, m.start())
-                found = True
-                break
-            except json.JSONDecodeError:
-                continue
-        if not found:
+        adapter = TypeAdapter(self.output_type)
+        first_error: str | None = None
+        for starts in (r"[\[{]", r"[\"0-9tfn-]"):  # objects and arrays first, then scalars
+            for m in re.finditer(starts, text):
+                try:
+                    value, _ = decoder.raw_decode(text, m.start())
+                except json.JSONDecodeError:
+                    continue
+                try:
+                    return adapter.validate_python(value, strict=False)
+                except ValidationError as exc:
+                    first_error = first_error or exc.errors()[0]["msg"]
+        if first_error is None:
             raise ParseError("json", text, "no JSON value found")
-        try:
-            return TypeAdapter(self.output_type).validate_python(value, strict=False)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ParseError(
-                "json", text, f"not a {type_name(self.output_type)}: {first['msg']}"
-            ) from None
+        raise ParseError("json", text, f"not a {type_name(self.output_type)}: {first_error}")
 
 
 class Regex(Parser):

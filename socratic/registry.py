@@ -71,6 +71,11 @@ def _load_entry_points() -> None:
         _registry.setdefault(ep.name, ep.value)
 
 
+def builtin_node_type_names() -> list[str]:
+    """The node types shipped with socratic."""
+    return sorted(_BUILTIN)
+
+
 def node_type_names() -> list[str]:
     _load_entry_points()
     return sorted(_registry)

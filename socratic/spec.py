@@ -134,7 +134,7 @@ class _Builder:
             self.err("a graph file must be a mapping with 'nodes' (and inputs, models, outputs)", ())
             return None
         try:
-            return GraphSpec(**data)
+            return GraphSpec.model_validate(data)
         except ValidationError as exc:
             for e in exc.errors():
                 loc = tuple(e["loc"])
@@ -298,6 +298,10 @@ class _Builder:
             self.err(f"node '{name}': for_each must map input names to references", (*path, "for_each"))
             for_each = {}
         for socket, value in for_each.items():
+            if not isinstance(socket, str):
+                self.err(f"node '{name}': for_each keys must be input names, got {socket!r}",
+                         (*path, "for_each", socket), key=True)
+                continue
             e.locations[f"for_each.{socket}"] = self.loc((*path, "for_each", socket))
             if not is_ref_text(value):
                 self.err(f"node '{name}': for_each.{socket} must be a reference like"

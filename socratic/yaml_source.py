@@ -49,10 +49,16 @@ class YamlDocument:
 
 
 def load_yaml_text(text: str, file: str) -> YamlDocument:
-    """Parse with ``yaml.SafeLoader`` (no Python objects); duplicate keys are errors."""
+    """Parse with ``yaml.SafeLoader`` (libyaml's when present; no Python objects); duplicate keys
+    are errors."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        raise GraphError(f"YAML syntax: {exc.reason} (character #x{exc.character:04x})", file=file,
+                         line=before.count("\n") + 1, col=len(before) - before.rfind("\n")) from None
     try:
         try:
             root = loader.get_single_node()
@@ -69,8 +75,13 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
             elif re.search(r"\w\[", bad_line):
                 hint = " (inside { } quote types with brackets, e.g. {type: \"list[str]\"})"
             raise GraphError(f"YAML syntax: {problem}{hint}", file=file, line=line, col=col) from None
+        except yaml.reader.ReaderError as exc:
+            before = text[: exc.position]
+            raise GraphError(f"YAML syntax: {exc.reason} (character #x{exc.character:04x})",
+                             file=file, line=before.count("\n") + 1,
+                             col=len(before) - before.rfind("\n")) from None
         except yaml.YAMLError as exc:
-            raise GraphError(f"YAML: {exc}", file=file) from None
+            raise GraphError(f"YAML: {exc}", file=file, line=1, col=1) from None
     finally:
         loader.dispose()
     doc = YamlDocument(data, file)
@@ -79,9 +90,13 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
     return doc
 
 
-def _walk(node: Any, path: Path, doc: YamlDocument) -> None:
+def _walk(node: Any, path: Path, doc: YamlDocument, active: frozenset[int] = frozenset()) -> None:
     import yaml
 
+    if id(node) in active:
+        raise GraphError("YAML: an alias refers to a value that contains it (recursive data)",
+                         file=doc.file, line=node.start_mark.line + 1, col=node.start_mark.column + 1)
+    active = active | {id(node)}
     doc.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
@@ -96,7 +111,7 @@ def _walk(node: Any, path: Path, doc: YamlDocument) -> None:
                 )
             seen.add(key)
             doc.keys[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, (*path, key), doc)
+            _walk(value_node, (*path, key), doc, active)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), doc)
+            _walk(item, (*path, i), doc, active)

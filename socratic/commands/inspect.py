@@ -55,7 +55,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         json.dump(catalog.all_node_types(), sys.stdout, indent=2)
         print()
     elif args.format == "markdown":
-        print(catalog.node_types_markdown())
+        print(catalog.node_types_markdown())  # the shipped node types (docs/yaml.md)
     else:
         print(catalog.node_types_text())
     return 0

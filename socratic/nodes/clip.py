@@ -15,14 +15,15 @@ Example (YAML):
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SocraticError
 from ..node import Node
 from ..types import Embedding, Image
-from ..vision.clip_base import DEFAULT_TEMPLATES, ClipModel, l2_normalize
+from ..vision.lazy import DEFAULT_TEMPLATES, l2_normalize, np
+
+if TYPE_CHECKING:
+    from ..vision.clip_base import ClipModel
 
 
 def group_by(calls: list[dict[str, Any]], *keys: str) -> dict[Any, list[int]]:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..errors import GraphError, ParseError
 from ..llm.base import LLM, LLMRequest, LLMResult
 from ..node import REQUIRED, Node, Socket
@@ -83,8 +85,10 @@ class Generate(Node):
                 prompt="", n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                 stop=stop, seed=seed,
             ).model_dump(exclude={"prompt", "messages"}, exclude_none=True)
-        except ValueError as exc:
-            raise GraphError(f"llm.generate options: {exc}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "options"
+            raise GraphError(f"llm.generate option '{where}': {first['msg']}") from None
         self.reask = reask
         self.few_shot = few_shot
         self.variable_types = {}

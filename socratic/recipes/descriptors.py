@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, Union
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from ..errors import SocraticError
 from ..node import Node
 from ..nodes.clip import ImageNode, group_by
 from ..types import Image
-from ..vision.clip_base import ClipModel
+from ..vision.lazy import np
+
+if TYPE_CHECKING:
+    from ..vision.clip_base import ClipModel
 
 _IS = ("a", "an", "used")
 _BARE = ("has", "often", "typically", "may", "can")

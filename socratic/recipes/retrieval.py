@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SocraticError
 from ..node import Node
 from ..types import Embedding, Image
-from ..vision.clip_base import ClipModel
-from ..vision.index import ImageIndex
+from ..vision.lazy import np
+
+if TYPE_CHECKING:
+    from ..vision.clip_base import ClipModel
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -61,11 +61,13 @@ class Search(Node):
         self.images = images
         self.k = k
         self.index_dir = index_dir
-        self._index: ImageIndex | None = None
+        self._index: Any = None
         self._lock = threading.Lock()
 
-    def index(self) -> ImageIndex:
+    def index(self) -> Any:
         """Build (or load from ``index_dir``) the collection's index, once."""
+        from ..vision.index import ImageIndex
+
         with self._lock:
             if self._index is None:
                 saved = Path(self.index_dir) if self.index_dir else None

@@ -18,14 +18,15 @@ from __future__ import annotations
 import re
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SocraticError
 from ..nodes.clip import ImageNode
 from ..types import Image
-from ..vision.clip_base import ClipModel
+from ..vision.lazy import np
+
+if TYPE_CHECKING:
+    from ..vision.clip_base import ClipModel
 
 IMAGE_TYPES = ["photo", "cartoon", "sketch", "painting"]
 PEOPLE = ["no people", "people"]
