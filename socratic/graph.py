@@ -123,10 +123,10 @@ class Graph:
         entry = self._add_entry(name, node)
         try:
             for socket, src in (for_each or {}).items():
-                self._bind(entry, socket, src, fan=True, check=True)
+                self._bind(entry, socket, src, fan=True, check=True, fresh=True)
             for socket, value in bindings.items():
                 if isinstance(value, (str, Ref)):
-                    self._bind(entry, socket, value, check=True)
+                    self._bind(entry, socket, value, check=True, fresh=True)
                 else:
                     self.set_constant(name, socket, value.value if isinstance(value, Const) else value)
         except GraphError:
@@ -165,8 +165,17 @@ class Graph:
         self._plan = None
 
     def _bind(
-        self, entry: NodeEntry, socket: str, source: str | Ref, *, fan: bool = False, check: bool
+        self,
+        entry: NodeEntry,
+        socket: str,
+        source: str | Ref,
+        *,
+        fan: bool = False,
+        check: bool,
+        fresh: bool = False,
     ) -> None:
+        """Bind a socket; ``fresh``: the node was just added, so nothing reads it yet and no
+        edge into it can close a cycle (building a graph node by node stays linear)."""
         ref = source if isinstance(source, Ref) else Ref.parse(source)
         target = entry.for_each if fan else entry.bindings
         other = entry.bindings if fan else entry.for_each
@@ -176,7 +185,7 @@ class Graph:
         self._plan = None
         if check:
             problems = self._check_binding(entry, socket, ref, fan)
-            if not problems:
+            if not problems and not fresh:
                 problems = self._cycle_errors(only_through=entry.name)
             if problems:
                 del target[socket]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import NodeError, SocraticError
-from .node import Node
+from .node import FunctionNode, Node
 from .refs import INPUTS
 
 Key = tuple[str, str]
@@ -50,6 +50,9 @@ class Step:
     inline: bool
     dependents: list[int] = field(default_factory=list)
     n_deps: int = 0
+    #: a single-output sync function node: call the function and store its value directly
+    fast_fn: Any = None
+    single: str = ""
 
 
 class Batcher:
@@ -199,19 +202,24 @@ class Plan:
         return {name: values[key] for name, key in self.outputs.items()}
 
     # -- pure sync --------------------------------------------------------------------------
+    def _exec_inline(self, step: Step, vals: dict[Key, Any]) -> None:
+        """Run a sync, non-blocking node right here and store its outputs."""
+        kw = self._kwargs(step, vals)
+        try:
+            if step.fast_fn is not None:
+                vals[(step.name, step.single)] = step.fast_fn(**kw)
+                return
+            result = self._fan_sync(step, kw, vals) if step.fan else _output(step, step.node.run(**kw))
+        except NodeError:
+            raise
+        except Exception as exc:
+            raise NodeError(step.name, exc) from exc
+        self._store(step, result, vals)
+
     def run_sync(self, values: dict[str, Any]) -> dict[str, Any]:
         vals: dict[Key, Any] = {(INPUTS, k): v for k, v in values.items()}
         for step in self.steps:  # steps are in topological order
-            kw = self._kwargs(step, vals)
-            try:
-                result = (
-                    self._fan_sync(step, kw, vals) if step.fan else _output(step, step.node.run(**kw))
-                )
-            except NodeError:
-                raise
-            except Exception as exc:
-                raise NodeError(step.name, exc) from exc
-            self._store(step, result, vals)
+            self._exec_inline(step, vals)
         return self._collect(vals)
 
     def _fan_items(self, step: Step, kw: dict[str, Any], values: dict[Key, Any]) -> list[dict]:
@@ -284,8 +292,7 @@ class Plan:
         ready = deque(self.roots)
         running: dict[asyncio.Future[Any], Step] = {}
 
-        def finish(step: Step, result: dict[str, Any]) -> None:
-            self._store(step, result, vals)
+        def release(step: Step) -> None:
             for d in step.dependents:
                 remaining[d] -= 1
                 if remaining[d] == 0:
@@ -296,17 +303,11 @@ class Plan:
                 while ready:
                     step = steps[ready.popleft()]
                     if step.inline:
-                        kw = self._kwargs(step, vals)
-                        try:
-                            if step.fan:
-                                result = self._fan_sync(step, kw, vals)
-                            else:
-                                result = _output(step, step.node.run(**kw))
-                        except NodeError:
-                            raise
-                        except Exception as exc:
-                            raise NodeError(step.name, exc) from exc
-                        finish(step, result)
+                        self._exec_inline(step, vals)
+                        release(step)
+                    elif not ready and not running:  # the only work left: no task needed
+                        self._store(step, await self._run_step(step, vals, ctx), vals)
+                        release(step)
                     else:
                         task = asyncio.ensure_future(self._run_step(step, vals, ctx))
                         running[task] = step
@@ -314,7 +315,8 @@ class Plan:
                     done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     for task in done:
                         step = running.pop(task)
-                        finish(step, task.result())
+                        self._store(step, task.result(), vals)
+                        release(step)
         finally:
             for task in running:
                 task.cancel()
@@ -400,6 +402,10 @@ def compile_plan(graph: Any) -> Plan:
         entry = graph.nodes[n]
         node = entry.node
         inline = not (node.is_async or node.blocking or node.batchable)
+        fast = (
+            isinstance(node, FunctionNode) and inline and node.single_output is not None
+            and not entry.for_each
+        )
         steps.append(
             Step(
                 index=index[n],
@@ -412,6 +418,8 @@ def compile_plan(graph: Any) -> Plan:
                 inline=inline,
                 n_deps=len(deps[n]),
                 dependents=sorted(index[u] for u in users[n]),
+                fast_fn=type(node).fn if fast else None,
+                single=node.single_output if fast else "",
             )
         )
     outputs = {name: (r.node, r.socket) for name, r in graph.outputs.items()}
