@@ -1,0 +1,261 @@
+"""The ``openai`` backend: OpenAI's API, or any OpenAI-compatible server, via the official SDK.
+
+Base URL: ``base_url`` in the config, else ``$OPENAI_BASE_URL``, else the SDK's default. API
+key: the variable named by ``api_key_env`` (default ``OPENAI_API_KEY``); it is read when the model
+loads, kept in memory only, and never logged, cached or shown in an error. Local servers rarely
+check keys, so a loopback base URL (127.0.0.1, localhost, ::1) works without one (a placeholder is
+sent), as does ``api_key_env: null`` for any server that needs no key. Otherwise a missing key is
+an error naming the variable.
+
+Retries (tenacity; the SDK's own retries are off): 429, 408/409 and 5xx answers, timeouts and
+connection errors, with exponential backoff and jitter; a ``Retry-After`` header is honoured (up
+to ``retry_after_max`` seconds). 400/401/403/404/422 fail at once. ``n`` > 1 is sent as ``n``;
+when a server returns fewer choices, the rest come from extra requests.
+
+Example:
+    >>> from socratic.testing import FakeOpenAIServer
+    >>> with FakeOpenAIServer() as server:
+    ...     llm = OpenAILLM(model="tiny", base_url=server.base_url, cache=False)
+    ...     llm.generate({"prompt": "hello", "n": 2}).texts
+    ['echo: hello', 'echo: hello']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, model_validator
+
+from .. import usage
+from ..errors import ModelLoadError
+from .base import LLM, LLMConfig, LLMRequest, LLMResult, TokenUsage
+from .openai_errors import MalformedResponse, is_retryable, retry_after, to_llm_error
+from .retry import RetryPolicy, call_with_retries
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+_PLACEHOLDER_KEY = "no-key"
+
+
+class OpenAIConfig(LLMConfig):
+    """Options of the ``openai`` backend (plus the shared sampling defaults of LLMConfig).
+
+    Example:
+        >>> OpenAIConfig(model="gpt-4o-mini", max_attempts=3).api
+        'chat'
+    """
+
+    api: Literal["chat", "completions"] = Field("chat", description="chat or legacy completions")
+    base_url: str | None = Field(None, description="server URL; else $OPENAI_BASE_URL")
+    api_key_env: str | None = Field(
+        "OPENAI_API_KEY", description="environment variable holding the key; null: no key"
+    )
+    timeout: float = Field(60.0, gt=0, description="seconds per attempt")
+    max_attempts: int = Field(5, ge=1, description="attempts per request, the first included")
+    backoff_initial: float = Field(0.5, ge=0, description="first backoff wait (seconds)")
+    backoff_max: float = Field(20.0, ge=0, description="longest backoff wait (seconds)")
+    retry_after_max: float = Field(60.0, ge=0, description="cap on a server's Retry-After")
+    extra_body: dict[str, Any] | None = Field(None, description="extra JSON fields to send")
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = Field(
+        "max_tokens", description="chat: the name newer OpenAI models want is max_completion_tokens"
+    )
+
+    @model_validator(mode="after")
+    def _model_given(self) -> OpenAIConfig:
+        if not self.model:
+            raise ValueError("the openai backend needs a 'model' name")
+        return self
+
+
+class _Endpoint:
+    """Where to send requests and with which key (the key is hidden from repr)."""
+
+    def __init__(self, base_url: str, api_key: str, key_env: str | None) -> None:
+        self.base_url = base_url
+        self.api_key = api_key
+        self.key_env = key_env
+
+    def __repr__(self) -> str:
+        return f"_Endpoint(base_url={self.base_url!r})"
+
+
+async def _close_at_shutdown(client: Any) -> AsyncIterator[None]:
+    """Suspended until its loop finalises async generators, then closes ``client``."""
+    try:
+        yield
+    finally:
+        await client.close()
+
+
+class OpenAILLM(LLM):
+    """An OpenAI (or OpenAI-compatible) chat / completions model.
+
+    Example:
+        >>> llm = OpenAILLM(model="gpt-4o-mini", temperature=0, max_attempts=3)
+        >>> llm.name
+        'openai:gpt-4o-mini'
+        >>> llm.to_spec()["max_attempts"]
+        3
+
+    In YAML: ``llm: {backend: openai, model: gpt-4o-mini, base_url: http://127.0.0.1:8000/v1}``.
+    """
+
+    backend: ClassVar[str] = "openai"
+    Config: ClassVar[type[OpenAIConfig]] = OpenAIConfig
+    default_concurrency: ClassVar[int] = 16
+    config: OpenAIConfig
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self._clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    # -- loading ----------------------------------------------------------------------------
+    def base_url(self) -> str:
+        url = self.config.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        return url.rstrip("/")
+
+    def _load(self) -> _Endpoint:
+        url = self.base_url()
+        env = self.config.api_key_env
+        key = os.environ.get(env, "") if env else ""
+        if not key:
+            host = (urlparse(url).hostname or "").lower()
+            if env and host not in _LOOPBACK:
+                raise ModelLoadError(
+                    f"no API key for model '{self.config.model}' at {url}: set the environment "
+                    f"variable {env} (or name another one with api_key_env; use api_key_env: null "
+                    "for a server that needs no key)"
+                )
+            key = _PLACEHOLDER_KEY
+        return _Endpoint(url, key, env)
+
+    async def _client(self) -> Any:
+        """One AsyncOpenAI client per event loop (its connection pool belongs to that loop).
+
+        The client is closed when its loop shuts down (``asyncio.run`` finalises async
+        generators), so a later loop never inherits it (the SDK would try to close it there).
+        """
+        endpoint: _Endpoint = self.resource()
+        loop = asyncio.get_running_loop()
+        entry = self._clients.get(loop)
+        if entry is None:
+            from openai import AsyncOpenAI
+
+            for old in [lp for lp in self._clients if lp.is_closed()]:
+                del self._clients[old]  # closed with its loop; the entry kept the loop alive
+
+            client = AsyncOpenAI(
+                api_key=endpoint.api_key,
+                base_url=endpoint.base_url,
+                max_retries=0,
+                timeout=self.config.timeout,
+            )
+            closer = _close_at_shutdown(client)
+            await closer.__anext__()
+            entry = self._clients[loop] = (client, closer)
+        return entry[0]
+
+    def cache_identity(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "model": self.config.model,
+            "api": self.config.api,
+            "base_url": self.base_url(),
+        }
+
+    # -- calls ------------------------------------------------------------------------------
+    def _params(self, request: LLMRequest, n: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.config.model, **request.sampling()}
+        if n > 1:
+            params["n"] = n
+        if self.config.extra_body:
+            params["extra_body"] = self.config.extra_body
+        if self.config.api == "chat":
+            params["messages"] = request.as_messages()
+            if "max_tokens" in params and self.config.max_tokens_field != "max_tokens":
+                params[self.config.max_tokens_field] = params.pop("max_tokens")
+        else:
+            params["prompt"] = request.as_prompt()
+        return params
+
+    async def _once(self, client: Any, params: dict[str, Any]) -> tuple[list[str], TokenUsage]:
+        if self.config.api == "chat":
+            response = await client.chat.completions.create(**params)
+        else:
+            response = await client.completions.create(**params)
+        choices = getattr(response, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            raise MalformedResponse("no 'choices' in the response body")
+        texts: list[str] = []
+        for choice in sorted(choices, key=lambda c: getattr(c, "index", 0) or 0):
+            if self.config.api == "chat":
+                message = getattr(choice, "message", None)
+                text = getattr(message, "content", None) if message is not None else None
+                if message is None:
+                    raise MalformedResponse("a choice has no 'message'")
+            else:
+                text = getattr(choice, "text", None)
+                if text is None:
+                    raise MalformedResponse("a choice has no 'text'")
+            texts.append(text or "")
+        u = getattr(response, "usage", None)
+        tokens = TokenUsage(
+            prompt_tokens=int(getattr(u, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(u, "completion_tokens", 0) or 0),
+        )
+        return texts, tokens
+
+    async def _agenerate(self, request: LLMRequest) -> LLMResult:
+        client = await self._client()
+        endpoint: _Endpoint = self.resource()
+        policy = RetryPolicy(
+            attempts=self.config.max_attempts,
+            initial=self.config.backoff_initial,
+            max_wait=self.config.backoff_max,
+            retry_after_max=self.config.retry_after_max,
+        )
+        texts: list[str] = []
+        total = TokenUsage()
+        sent = 0
+        while len(texts) < request.n:
+            params = self._params(request, request.n - len(texts))
+            try:
+                got, tokens = await call_with_retries(
+                    lambda params=params: self._once(client, params),
+                    policy,
+                    retryable=is_retryable,
+                    retry_after=retry_after,
+                )
+            except Exception as exc:
+                usage.record(errors=1)
+                raise to_llm_error(
+                    exc,
+                    model=self.config.model,
+                    base_url=endpoint.base_url,
+                    attempts=policy.attempts,
+                    timeout=self.config.timeout,
+                    key_env=endpoint.key_env,
+                    secrets=[endpoint.api_key],
+                ) from None
+            sent += 1
+            if sent > 1:  # the base class counts the first request
+                usage.record(requests=1)
+            texts.extend(got[: request.n - len(texts)])
+            total.prompt_tokens += tokens.prompt_tokens
+            total.completion_tokens += tokens.completion_tokens
+        return LLMResult(texts=texts, usage=total, model=self.config.model)
+
+    async def aclose(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        entry = self._clients.pop(loop, None)
+        if entry is not None:
+            await entry[0].close()
+            await entry[1].aclose()

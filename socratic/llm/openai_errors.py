@@ -1,0 +1,103 @@
+"""Classify OpenAI SDK errors (retry or not) and turn them into clear, key-free messages.
+
+``openai`` is imported lazily (only when an error is actually classified).
+
+Example:
+    >>> redact("bad key sk-abc123def456 and secret-xyz", ["secret-xyz"])
+    'bad key [redacted] and [redacted]'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ..errors import LLMError
+from .retry import parse_retry_after
+
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+_KEY_PATTERN = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-*.]{4,}")
+
+
+class MalformedResponse(Exception):
+    """The server answered 200 with a body that is not a usable completion.
+
+    Example:
+        >>> str(MalformedResponse("no 'choices' in the response body"))
+        "no 'choices' in the response body"
+    """
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Remove every given secret and anything shaped like an API key from ``text``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return _KEY_PATTERN.sub("[redacted]", text)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """429, 5xx (and 408/409), timeouts and connection errors are retried; nothing else."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500
+    return isinstance(exc, openai.APIConnectionError)  # includes APITimeoutError
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The server's ``Retry-After`` hint in seconds, if it sent one."""
+    response = getattr(exc, "response", None)
+    return parse_retry_after(getattr(response, "headers", None))
+
+
+def _server_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+    return str(getattr(exc, "message", "") or exc)
+
+
+def to_llm_error(
+    exc: BaseException,
+    *,
+    model: str,
+    base_url: str,
+    attempts: int,
+    timeout: float,
+    key_env: str | None,
+    secrets: list[str],
+) -> LLMError:
+    """One readable :class:`LLMError` for any failure (the key never appears in it)."""
+    import openai
+
+    where = f"model '{model}' at {base_url}"
+    tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+    malformed = (MalformedResponse, json.JSONDecodeError, openai.APIResponseValidationError)
+    if isinstance(exc, malformed):
+        msg = f"malformed response from {where}: {exc}"
+    elif isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        detail = _server_message(exc)
+        msg = f"HTTP {status} from {where}: {detail}"
+        if status == 401:
+            var = key_env or "the api key"
+            msg += f" (the server rejected the API key from ${var})"
+        elif status == 404:
+            msg += f" (does the server serve a model named '{model}'?)"
+        elif is_retryable(exc):
+            msg += f" ({tries})"
+    elif isinstance(exc, openai.APITimeoutError):
+        msg = f"request to {where} timed out ({timeout:g}s per attempt, {tries})"
+    elif isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        reason = f": {type(cause).__name__}: {cause}" if cause else ""
+        msg = f"could not connect to {where} {tries}{reason}"
+    else:
+        msg = f"request to {where} failed: {type(exc).__name__}: {exc}"
+    return LLMError(redact(msg, secrets))

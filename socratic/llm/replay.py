@@ -1,0 +1,203 @@
+"""The ``replay`` backend: answer from a JSONL file of recorded requests, or record one.
+
+Each line is one request and its answers, in the same flat form whether a program recorded it or
+a person wrote it::
+
+    {"messages": [{"role": "user", "content": "Describe a cat"}], "texts": ["A cat ..."]}
+    {"prompt": "Q: 2+2?", "texts": ["4"], "match": "messages"}
+
+A line holds ``messages`` or ``prompt``, optional sampling options (``temperature``, ``top_p``,
+``max_tokens``, ``stop``, ``seed``) and ``texts`` (one per sample). A request matches a line when
+its messages (or prompt) and sampling options are equal; ``match: messages`` (on a line, or in
+the config for every line) ignores the sampling options; a ``prompt`` and a chat holding just
+one user message with that text are the same request. Lines with the same request add their
+texts together, in file order; a request for ``n`` samples takes the first ``n``. Everything is
+deterministic, and a request the file does not hold fails with an :class:`LLMError` naming the
+file and the request's last user message.
+
+``mode: record`` wraps another backend (``record_from: {backend: openai, model: ...}``): every
+request goes to it, and request + texts are appended to ``path`` (never keys or headers).
+
+Example:
+    >>> import json, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "answers.jsonl")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write(json.dumps({"prompt": "Q: 2+2?", "texts": ["4"], "match": "messages"}))
+    >>> ReplayLLM(path=path).generate({"prompt": "Q: 2+2?", "temperature": 0.3}).texts
+    ['4']
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from ..cache import canonical_json
+from ..errors import LLMError, ModelLoadError
+from ..models import build_backend
+from .base import LLM, ChatMessage, LLMConfig, LLMRequest, LLMResult
+
+_SAMPLING = ("temperature", "top_p", "max_tokens", "stop", "seed")
+
+
+class ReplayConfig(LLMConfig):
+    """Options of the ``replay`` backend.
+
+    Example:
+        >>> ReplayConfig(path="answers.jsonl", match="messages").mode
+        'replay'
+    """
+
+    path: str = Field(..., description="JSONL file of recorded requests and answers")
+    mode: Literal["replay", "record"] = "replay"
+    record_from: dict[str, Any] | None = Field(
+        None, description="backend spec to record from, e.g. {backend: openai, model: gpt-4o}"
+    )
+    match: Literal["request", "messages"] = Field(
+        "request", description="'messages': ignore sampling options when matching"
+    )
+    cache: bool = Field(False, description="the file is the cache; edits take effect at once")
+
+    @model_validator(mode="after")
+    def _record_needs_source(self) -> ReplayConfig:
+        if self.mode == "record" and not self.record_from:
+            raise ValueError("mode: record needs 'record_from' (the backend to record)")
+        return self
+
+
+def request_key(request: LLMRequest | dict[str, Any], *, with_sampling: bool) -> str:
+    """The canonical form a request is matched on (messages or prompt, +/- sampling options).
+
+    Example:
+        >>> request_key(LLMRequest(prompt="hi", temperature=0), with_sampling=False)
+        '~{"prompt":"hi"}'
+        >>> request_key({"prompt": "hi", "temperature": 0}, with_sampling=True)
+        '={"prompt":"hi","temperature":0.0}'
+    """
+    if isinstance(request, LLMRequest):
+        data = request.model_dump(exclude_none=True)
+    else:
+        data = {k: v for k, v in request.items() if v is not None}
+    key: dict[str, Any] = {}
+    if data.get("messages") is not None:
+        messages = [ChatMessage(**m).model_dump() for m in data["messages"]]
+        if len(messages) == 1 and messages[0]["role"] == "user":
+            key["prompt"] = messages[0]["content"]  # a prompt == one user message
+        else:
+            key["messages"] = messages
+    else:
+        key["prompt"] = data.get("prompt")
+    if with_sampling:
+        for name in _SAMPLING:
+            if name in data:
+                value = data[name]
+                if name == "stop" and isinstance(value, str):
+                    value = [value]
+                elif name in ("temperature", "top_p"):
+                    value = float(value)
+                key[name] = value
+    return ("=" if with_sampling else "~") + canonical_json(key)
+
+
+class ReplayLLM(LLM):
+    """Answers from a recorded JSONL file (``mode: replay``) or records one (``mode: record``).
+
+    Example:
+        >>> llm = ReplayLLM(path="demo.jsonl", match="messages")
+        >>> llm.name
+        'replay:demo.jsonl'
+
+    In YAML: ``llm: {backend: replay, path: examples/recorded/captions.jsonl}``; to record:
+    ``{backend: replay, mode: record, path: rec.jsonl, record_from: {backend: openai, model: m}}``.
+    """
+
+    backend: ClassVar[str] = "replay"
+    Config: ClassVar[type[ReplayConfig]] = ReplayConfig
+    default_concurrency: ClassVar[int] = 64
+    config: ReplayConfig
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self._write_lock = threading.Lock()
+
+    def cache_identity(self) -> dict[str, Any]:
+        return {"backend": self.backend, "path": str(Path(self.config.path).resolve())}
+
+    # -- loading ----------------------------------------------------------------------------
+    def _load(self) -> Any:
+        path = Path(self.config.path)
+        if self.config.mode == "record":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return build_backend(dict(self.config.record_from or {}))
+        if not path.is_file():
+            raise ModelLoadError(
+                f"replay file {path} not found (record one with mode: record and record_from)"
+            )
+        return self._read(path)
+
+    def _read(self, path: Path) -> dict[str, list[str]]:
+        table: dict[str, list[str]] = {}
+        with path.open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                    texts = entry.pop("texts")
+                    loose = entry.pop("match", self.config.match) == "messages"
+                    entry.pop("model", None)
+                    entry.pop("n", None)
+                    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                        raise ValueError("'texts' must be a list of strings")
+                    LLMRequest(**entry)  # validates messages / prompt / options
+                    key = request_key(entry, with_sampling=not loose)
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ModelLoadError(f"{path}:{lineno}: bad replay line: {exc}") from None
+                table.setdefault(key, []).extend(texts)
+        return table
+
+    # -- answering --------------------------------------------------------------------------
+    async def _agenerate(self, request: LLMRequest) -> LLMResult:
+        if self.config.mode == "record":
+            return await self._record(request)
+        table: dict[str, list[str]] = self.resource()
+        texts = table.get(request_key(request, with_sampling=True))
+        if texts is None:
+            texts = table.get(request_key(request, with_sampling=False))
+        if texts is None:
+            last = next(
+                (m["content"] for m in reversed(request.as_messages()) if m["role"] == "user"), ""
+            )
+            shown = last if len(last) <= 200 else last[:200] + "..."
+            raise LLMError(
+                f"replay miss: {self.config.path} has no answer for the request with last user "
+                f"message {shown!r} and options {request.sampling() or {}} "
+                "(record it with mode: record, or add a line with match: messages)"
+            )
+        if len(texts) < request.n:
+            raise LLMError(
+                f"replay: {self.config.path} holds {len(texts)} answer(s) for the request with "
+                f"last user message {request.as_messages()[-1]['content'][:200]!r}, "
+                f"but {request.n} were asked for"
+            )
+        return LLMResult(texts=texts[: request.n], model=self.config.model or "replay")
+
+    async def _record(self, request: LLMRequest) -> LLMResult:
+        inner: LLM = self.resource()
+        # straight to the wrapped backend (its cache would record stale answers; usage is
+        # counted once, by this backend)
+        async with inner._sem():
+            result = await inner._agenerate(inner.with_defaults(request))
+        line = {
+            **({"messages": request.as_messages()} if request.messages else {}),
+            **({"prompt": request.prompt} if request.prompt is not None else {}),
+            **request.sampling(),
+            "texts": result.texts,
+        }
+        with self._write_lock, Path(self.config.path).open("a", encoding="utf-8") as f:
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+        return result
