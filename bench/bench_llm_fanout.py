@@ -3,6 +3,8 @@
 256 chat requests at concurrency 16 against socratic's fake OpenAI server (127.0.0.1, in its own
 process) answering after 100 ms and after 500 ms. Compared, in the same run:
 
+- socratic graph: a graph with one ``llm.generate`` node run over 256 rows with
+  ``aiter_many(concurrency=16)`` (what ``socratic run --data`` does);
 - socratic: the ``openai`` backend (cache off), calls gathered with plain asyncio.gather; the
   backend's own concurrency limit (``max_concurrency: 16``) does the throttling;
 - raw SDK: ``AsyncOpenAI`` + ``asyncio.Semaphore(16)``;
@@ -39,6 +41,23 @@ async def run_socratic(base_url: str, texts: list[str], concurrency: int) -> int
     results = await asyncio.gather(*(llm.agenerate(t) for t in texts))
     await llm.aclose()
     return len(results)
+
+
+async def run_socratic_graph(base_url: str, texts: list[str], concurrency: int) -> int:
+    from socratic import Graph
+    from socratic.nodes.llm import Generate
+
+    llm = OpenAILLM(model="bench", base_url=base_url, cache=False, max_concurrency=concurrency)
+    graph = Graph("fan-out")
+    graph.add_input("text", str)
+    graph.add("ask", Generate(llm, template="{{ text }}"), text="inputs.text")
+    graph.add_output("answer", "ask.output")
+    done = 0
+    async for _, result in graph.aiter_many(({"text": t} for t in texts), concurrency=concurrency):
+        assert "outputs" in result, result
+        done += 1
+    await llm.aclose()
+    return done
 
 
 async def run_sdk(base_url: str, texts: list[str], concurrency: int) -> int:
@@ -92,6 +111,7 @@ def main() -> None:
     os.environ["SOCRATIC_NO_CACHE"] = "1"
     os.environ["OPENAI_API_KEY"] = KEY  # for the loopback fake server only
     runners: list[tuple[str, Runner]] = [
+        ("socratic graph (aiter_many)", run_socratic_graph),
         ("socratic openai backend", run_socratic),
         ("raw AsyncOpenAI + Semaphore", run_sdk),
         ("LangChain ChatOpenAI.abatch", run_langchain),

@@ -105,6 +105,10 @@ class PromptTemplate:
         self.variables: set[str] = set(meta.find_undeclared_variables(ast))
         self._template = env.from_string(source)
         self._sections = self._split(source)
+        # each chat section compiled once (rendering must not recompile per call)
+        self._compiled = [
+            (role, env.from_string(text)) for role, text in (self._sections or [("user", source)])
+        ]
 
     @classmethod
     def from_string(cls, source: str, name: str = "<inline>") -> PromptTemplate:
@@ -146,14 +150,12 @@ class PromptTemplate:
         self, variables: dict[str, Any], shots: Iterable[dict[str, Any]] | None = None
     ) -> list[dict[str, str]]:
         """Render to chat messages; ``shots`` add user/assistant pairs before the last user."""
-        env = _env()
-        sections = self._sections or [("user", self.source)]
+        sections = self._compiled
         last_user = max(i for i, (role, _) in enumerate(sections) if role == "user") if any(
             r == "user" for r, _ in sections
         ) else None
         messages: list[dict[str, str]] = []
-        for i, (role, text) in enumerate(sections):
-            tmpl = env.from_string(text)
+        for i, (role, tmpl) in enumerate(sections):
             if i == last_user and shots:
                 for k, shot in enumerate(shots):
                     if "answer" not in shot:

@@ -158,11 +158,15 @@ class LLM(ModelBackend):
 
     # -- the public interface -----------------------------------------------------------
     def with_defaults(self, request: LLMRequest) -> LLMRequest:
-        defaults = self.config.model_dump(
-            include={"temperature", "top_p", "max_tokens", "stop", "seed"}, exclude_none=True
-        )
-        given = request.model_dump(exclude_none=True)
-        return LLMRequest(**{**defaults, **given})
+        """Fill the options the request leaves unset from the model's config (both validated
+        already, so no second validation)."""
+        defaults = self.__dict__.get("_defaults")
+        if defaults is None:
+            defaults = self._defaults = self.config.model_dump(
+                include={"temperature", "top_p", "max_tokens", "stop", "seed"}, exclude_none=True
+            )
+        missing = {k: v for k, v in defaults.items() if getattr(request, k) is None}
+        return request.model_copy(update=missing) if missing else request
 
     def _sem(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import GraphError, ParseError
-from ..llm.base import LLM, LLMRequest, LLMResult
+from ..llm.base import LLM, ChatMessage, LLMRequest, LLMResult
 from ..node import REQUIRED, Node, Socket
 from ..parsers import make_parser
 from ..prompt import PromptTemplate, load_prompt
@@ -123,7 +123,11 @@ class Generate(Node):
         shots = inputs.get("shots") if self.few_shot else None
         variables = {k: v for k, v in inputs.items() if k not in ("shots", "choices")}
         messages = self.template.render_messages(variables, shots=shots)
-        return LLMRequest(messages=messages, **self.sampling)
+        # rendered messages and the options checked in __init__ are valid by construction
+        return LLMRequest.model_construct(
+            messages=[ChatMessage.model_construct(**m) for m in messages], prompt=None,
+            **self.sampling,
+        )
 
     async def _finish(self, request: LLMRequest, result: LLMResult, choices: Any) -> dict:
         outputs = []
