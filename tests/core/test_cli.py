@@ -194,3 +194,15 @@ def test_no_command_is_usage_error():
     assert r.returncode == 2
     r = socratic("run")
     assert r.returncode == 2 and "error: the following arguments are required: graph" in r.stderr
+
+
+def test_validate_also_checks_training_configs(tmp_path):
+    from pathlib import Path
+
+    good = Path(__file__).resolve().parents[2] / "examples" / "train_clipcap.yaml"
+    r = socratic("validate", str(good))
+    assert r.returncode == 0 and "ok (training config)" in r.stdout
+    bad = tmp_path / "train_bad.yaml"
+    bad.write_text(good.read_text().replace("max_steps:", "max_stepz:"))
+    r = socratic("validate", str(bad))
+    assert r.returncode == 2 and "train.max_stepz" in r.stderr and "Traceback" not in r.stderr
