@@ -41,18 +41,24 @@ def _is_training_config(path: str) -> bool:
             data = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, yaml.YAMLError):
         return False  # the graph loader reports it with a location
-    return isinstance(data, dict) and "task" in data and "nodes" not in data
+    return (
+        isinstance(data, dict)
+        and "nodes" not in data
+        and ("task" in data or data.get("type") == "contrastive")
+    )
 
 
 def _validate_training_config(path: str, overrides: list[str]) -> bool:
     """Check a training config against its schema (no torch import); print ok or the errors."""
     try:
         from ..adapters.config import ConfigError, RunConfig
+        from ..adapters.contrastive.config import ContrastiveConfig, is_contrastive_config
     except ImportError as exc:  # pragma: no cover - the package is always installed
         print(f"{path}: error: cannot check training configs: {exc}", file=sys.stderr)
         return False
+    schema = ContrastiveConfig if is_contrastive_config(path) else RunConfig
     try:
-        RunConfig.from_yaml(path, overrides)
+        schema.from_yaml(path, overrides)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return False
