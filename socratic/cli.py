@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the offline shapes-world demo of every recipe")
     demo.add_argument("--out", default="demo_output", help="output folder")
     demo.add_argument("--quick", action="store_true", help="a smaller, faster run")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-clipcap", action="store_true", help="skip training the ClipCap bridge")
     _add_common(demo)
     return parser
 
