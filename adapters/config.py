@@ -1,0 +1,418 @@
+"""Configs of adapters runs: bridges (with a ``type`` discriminator), vision encoder, LM, data,
+training, and the top-level :class:`RunConfig` read from YAML (``socratic train CONFIG.yaml``).
+
+Configs are pydantic models with ``extra="forbid"``: a misspelt key is an error that names the
+file and the key path. Everything round-trips through JSON and YAML. Importing this module does
+not import torch.
+
+Example:
+    >>> cfg = bridge_config_from_dict({"type": "clipcap", "mapping": "transformer"})
+    >>> cfg.prefix_length, cfg.num_layers
+    (10, 8)
+    >>> bridge_config_from_dict(cfg.model_dump()) == cfg
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+)
+
+__all__ = [
+    "BRIDGE_CONFIGS",
+    "BridgeConfig",
+    "ClipCapConfig",
+    "ConfigError",
+    "DataConfig",
+    "FrozenConfig",
+    "LMConfig",
+    "LoraSettings",
+    "PrefixTuningSettings",
+    "QFormerConfig",
+    "RunConfig",
+    "TrainConfig",
+    "VisionConfig",
+    "apply_overrides",
+    "bridge_config_from_dict",
+    "register_bridge_config",
+]
+
+
+class ConfigError(ValueError):
+    """A user error in a config: the message names the file and the key (exit code 2)."""
+
+    exit_code = 2
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        text = json.dumps(self.model_dump(mode="json"), indent=2)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+# ---------------------------------------------------------------- bridges
+
+
+class BridgeConfig(_Model):
+    """Base class of bridge configs; ``type`` names the bridge in the registry."""
+
+    type: str
+    #: which visual features the bridge reads: the pooled embedding or the patch tokens
+    feature_kind: ClassVar[Literal["pooled", "tokens"]] = "pooled"
+    #: True when the vision encoder is trained with the bridge (Frozen)
+    trains_vision: ClassVar[bool] = False
+
+
+class ClipCapConfig(BridgeConfig):
+    """ClipCap (Mokady et al. 2021): a CLIP embedding mapped to ``prefix_length`` LM embeddings.
+
+    ``mapping="mlp"``: Linear -> Tanh -> Linear (hidden defaults to ``lm_dim * prefix_length // 2``
+    as in the paper); the paper fine-tunes GPT-2 with it (``lm.tune: full``), prefix length 10.
+    ``mapping="transformer"``: a linear map to ``clip_length`` tokens, concatenated with
+    ``prefix_length`` learned constants, through an 8-layer, 8-head transformer whose outputs at
+    the constants are the prefix; the paper keeps GPT-2 frozen (prefix 10 / clip 10 for COCO,
+    40 / 40 for Conceptual Captions).
+
+    Example:
+        >>> ClipCapConfig(mapping="mlp", prefix_length=4).hidden_dim is None
+        True
+    """
+
+    type: Literal["clipcap"] = "clipcap"
+    mapping: Literal["mlp", "transformer"] = "mlp"
+    prefix_length: int = Field(10, ge=1)
+    clip_length: int = Field(10, ge=1, description="transformer mapping: tokens made from CLIP")
+    num_layers: int = Field(8, ge=1, description="transformer mapping: layers")
+    num_heads: int = Field(8, ge=1, description="transformer mapping: attention heads")
+    hidden_dim: int | None = Field(None, description="mlp mapping: hidden width")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class QFormerConfig(BridgeConfig):
+    """BLIP-2 Q-Former: learned queries cross-attend to patch features; outputs are projected to
+    the LM width and prepended (stage 2, LM frozen). Paper sizes: 32 queries, BERT-base
+    (768 wide, 12 layers, 12 heads), cross-attention every 2nd layer.
+
+    ``stage1_losses`` adds BLIP-2's stage-1 objectives to the generative loss: ``itc``
+    (image-text contrastive, max over queries) and ``itm`` (image-text matching with in-batch
+    negatives); text for them is embedded with the LM tokenizer's ids.
+
+    Example:
+        >>> QFormerConfig(num_query_tokens=8, hidden_size=64).feature_kind
+        'tokens'
+    """
+
+    feature_kind: ClassVar[Literal["pooled", "tokens"]] = "tokens"
+    type: Literal["qformer"] = "qformer"
+    num_query_tokens: int = Field(32, ge=1)
+    hidden_size: int = Field(768, ge=8)
+    num_layers: int = Field(12, ge=1)
+    num_heads: int = Field(12, ge=1)
+    intermediate_size: int = Field(3072, ge=8)
+    cross_attention_frequency: int = Field(2, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    stage1_losses: list[Literal["itc", "itm"]] = Field(default_factory=list)
+    stage1_weight: float = Field(1.0, ge=0.0)
+    embed_dim: int = Field(256, ge=8, description="ITC projection width")
+    max_text_length: int = Field(32, ge=4, description="ITC/ITM text tokens")
+
+
+class FrozenConfig(BridgeConfig):
+    """Frozen (Tsimpoukelli et al. 2021): a trainable vision encoder whose pooled output is
+    linearly mapped to ``prefix_length`` (paper: 2) prefix embeddings; the LM stays frozen.
+
+    Example:
+        >>> FrozenConfig().prefix_length, FrozenConfig.trains_vision
+        (2, True)
+    """
+
+    trains_vision: ClassVar[bool] = True
+    type: Literal["frozen"] = "frozen"
+    prefix_length: int = Field(2, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+BRIDGE_CONFIGS: dict[str, type[BridgeConfig]] = {
+    "clipcap": ClipCapConfig,
+    "qformer": QFormerConfig,
+    "frozen": FrozenConfig,
+}
+
+
+def register_bridge_config(name: str, cls: type[BridgeConfig]) -> None:
+    """Register a bridge config class under ``type: name`` (see ``bridges.register_bridge``)."""
+    BRIDGE_CONFIGS[name] = cls
+
+
+def bridge_config_from_dict(data: dict[str, Any] | BridgeConfig) -> BridgeConfig:
+    """Build the right bridge config from a mapping with a ``type`` key."""
+    if isinstance(data, BridgeConfig):
+        return data
+    if not isinstance(data, dict):
+        raise ValueError(f"bridge config must be a mapping, got {type(data).__name__}")
+    kind = data.get("type")
+    if kind not in BRIDGE_CONFIGS:
+        raise ValueError(
+            f"unknown bridge type {kind!r}; known: {', '.join(sorted(BRIDGE_CONFIGS))}"
+        )
+    return BRIDGE_CONFIGS[kind](**data)
+
+
+# ---------------------------------------------------------------- models
+
+
+class VisionConfig(_Model):
+    """The vision encoder: an open_clip or timm visual tower, loaded from local files offline.
+
+    open_clip: ``model`` is an architecture name (``ViT-B-32``) with ``pretrained`` a tag or a
+    checkpoint file, or ``local-dir:PATH`` (a folder with ``open_clip_config.json`` and weights);
+    ``model_config_path`` registers an extra JSON architecture first. timm: ``model`` is a timm
+    name and ``pretrained`` a weights file (or ``null`` for random init).
+
+    Example:
+        >>> VisionConfig(model="ViT-B-32", pretrained="openai").backend
+        'open_clip'
+    """
+
+    backend: Literal["open_clip", "timm"] = "open_clip"
+    model: str
+    pretrained: str | None = None
+    model_config_path: str | None = None
+    image_size: int | None = Field(None, ge=8)
+    trainable: bool = False
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+
+
+class LoraSettings(_Model):
+    """LoRA through peft (``lm.tune: lora``); ``target_modules: null`` uses peft's default for
+    the architecture."""
+
+    r: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = None
+    bias: Literal["none", "all", "lora_only"] = "none"
+
+
+class PrefixTuningSettings(_Model):
+    """Prefix tuning through peft (``lm.tune: prefix``)."""
+
+    num_virtual_tokens: int = Field(10, ge=1)
+    prefix_projection: bool = False
+    encoder_hidden_size: int | None = None
+
+
+class LMConfig(_Model):
+    """The language model: a local transformers folder (or hub id when online).
+
+    ``tune``: ``frozen`` (default), ``full`` (all LM weights train, ClipCap-MLP style), ``lora``
+    or ``prefix`` (peft; the adapter is saved as a standard peft folder). With a bridge,
+    ``prefix`` is refused: peft's prefix tuning cannot generate from input embeddings.
+
+    Example:
+        >>> LMConfig(path="models/gpt2", tune="lora").lora.r
+        8
+    """
+
+    path: str
+    tokenizer: str | None = None
+    kind: Literal["auto", "causal", "seq2seq"] = "auto"
+    tune: Literal["frozen", "full", "lora", "prefix"] = "frozen"
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    prefix_tuning: PrefixTuningSettings = Field(default_factory=PrefixTuningSettings)
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+
+# ---------------------------------------------------------------- data and training
+
+
+class DataConfig(_Model):
+    """Where the examples come from.
+
+    Caption data (task ``bridge``): ``format`` ``jsonl`` ({image, caption}), ``csv`` (columns
+    ``image_column`` / ``caption_column``) or ``coco`` (Karpathy-split ``dataset_coco.json`` or
+    COCO ``captions_*.json``); ``auto`` guesses from the suffix. Image paths are relative to
+    ``image_root`` (default: the data file's folder). ``feature_cache`` is a folder for
+    precomputed visual features (used when the vision encoder is frozen).
+    Text data (task ``lora``): JSONL with ``prompt_field`` / ``completion_field``.
+
+    Example:
+        >>> DataConfig(train="data/train.jsonl").format
+        'auto'
+    """
+
+    train: str
+    val: str | None = None
+    format: Literal["auto", "jsonl", "csv", "coco"] = "auto"
+    image_root: str | None = None
+    train_split: list[str] = Field(default_factory=lambda: ["train", "restval"])
+    val_split: list[str] = Field(default_factory=lambda: ["val"])
+    image_column: str = "image"
+    caption_column: str = "caption"
+    prompt: str | None = None
+    max_text_tokens: int = Field(48, ge=4)
+    feature_cache: str | None = None
+    precompute_features: bool = True
+    max_samples: int | None = Field(None, ge=1)
+    prompt_field: str = "prompt"
+    completion_field: str = "completion"
+
+
+class TrainConfig(_Model):
+    """Optimisation and bookkeeping (see ``adapters.train.Trainer``).
+
+    Example:
+        >>> TrainConfig(output_dir="runs/x", max_steps=100).schedule
+        'linear'
+    """
+
+    output_dir: str
+    max_steps: int = Field(1000, ge=1)
+    batch_size: int = Field(32, ge=1, description="per process, per micro-step")
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = Field(0, ge=0)
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    eval_every: int = Field(0, ge=0, description="0: only at the end")
+    eval_samples: int = Field(64, ge=1)
+    eval_max_new_tokens: int = Field(24, ge=1)
+    save_every: int = Field(0, ge=0, description="0: only at the end")
+    keep_last: int = Field(2, ge=1)
+    log_every: int = Field(10, ge=1)
+    seed: int = 0
+    resume: bool = True
+    progress_bar: bool = True
+    tensorboard: bool = True
+    cpu: bool = False
+    num_workers: int = Field(0, ge=0)
+
+
+class RunConfig(_Model):
+    """A whole ``socratic train`` run: ``task: bridge`` (vision + bridge + LM on captions) or
+    ``task: lora`` (LoRA / prefix tuning of the LM on prompt/completion JSONL).
+
+    Example:
+        >>> cfg = RunConfig.model_validate({
+        ...     "vision": {"model": "ViT-B-32"}, "bridge": {"type": "frozen"},
+        ...     "lm": {"path": "gpt2"}, "data": {"train": "t.jsonl"},
+        ...     "train": {"output_dir": "out"}})
+        >>> cfg.bridge.type
+        'frozen'
+    """
+
+    task: Literal["bridge", "lora"] = "bridge"
+    vision: VisionConfig | None = None
+    bridge: SerializeAsAny[BridgeConfig] | None = None
+    lm: LMConfig
+    data: DataConfig
+    train: TrainConfig
+
+    @field_validator("bridge", mode="before")
+    @classmethod
+    def _bridge(cls, value: Any) -> Any:
+        if value is None or isinstance(value, BridgeConfig):
+            return value
+        return bridge_config_from_dict(value)
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.task == "bridge":
+            if self.bridge is None:
+                raise ValueError("task 'bridge' needs a 'bridge' section")
+            if self.vision is None:
+                raise ValueError("task 'bridge' needs a 'vision' section")
+        if self.task == "bridge" and self.lm.tune == "prefix":
+            raise ValueError(
+                "lm.tune: prefix works for task lora only (peft's prefix tuning cannot generate "
+                "from the bridge's input embeddings); use frozen, full or lora with a bridge"
+            )
+        if self.task == "lora" and self.lm.tune not in ("lora", "prefix"):
+            raise ValueError("task 'lora' needs lm.tune: lora or prefix")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> RunConfig:
+        """Validate a mapping; errors become one :class:`ConfigError` naming file and key."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: error: the config must be a mapping of sections")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            lines = []
+            for err in e.errors():
+                loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+                msg = err["msg"].replace("Value error, ", "")
+                if err["type"] == "extra_forbidden":
+                    msg = "unknown key"
+                lines.append(f"{source}: error: {loc or '<root>'}: {msg}")
+            raise ConfigError("\n".join(lines)) from None
+        except ValueError as e:  # from model_post_init / bridge lookup outside pydantic
+            raise ConfigError(f"{source}: error: {e}") from None
+
+    @classmethod
+    def from_yaml(
+        cls, path: str | os.PathLike[str], overrides: list[str] | None = None
+    ) -> RunConfig:
+        """Read a YAML (or JSON) file, apply ``key.path=value`` overrides, validate.
+
+        Relative paths inside the file stay relative to the current directory, as written.
+        """
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{path}: error: config file not found")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            raise ConfigError(f"{where}: error: invalid YAML: {getattr(e, 'problem', e)}") from None
+        data = data or {}
+        apply_overrides(data, overrides or [], source=str(path))
+        return cls.from_dict(data, source=str(path))
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "--set") -> None:
+    """Apply ``a.b.c=value`` strings (values parsed as YAML scalars) to a nested mapping."""
+    import yaml
+
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{source}: error: override {item!r} must look like key.path=value")
+        parts = key.strip().split(".")
+        node: Any = data
+        for part in parts[:-1]:
+            if not isinstance(node, dict):
+                raise ConfigError(f"{source}: error: override {key}: {part} is not a section")
+            node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: error: override {key}: parent is not a section")
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            node[parts[-1]] = raw

@@ -1,0 +1,404 @@
+"""Caption datasets (COCO captions JSON, JSONL, CSV), text prompt/completion data, and the
+visual-feature cache.
+
+Readers return :class:`CaptionRecord` lists (image path, caption, all reference captions).
+Missing or unreadable images are skipped, counted and reported (``SkipReport``), never a crash.
+When the vision encoder is frozen, features are computed once and kept in a memory-mapped
+``.npy`` file keyed by the encoder's fingerprint and the data file, so later runs skip the
+encoder entirely.
+
+Example:
+    >>> import tempfile, json, os
+    >>> d = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(d, "c.jsonl"), "w").write(json.dumps(
+    ...     {"image": "missing.png", "caption": "a cat"}) + "\\n")
+    >>> recs = read_captions(os.path.join(d, "c.jsonl"))
+    >>> recs[0].caption, recs[0].image.endswith("missing.png")
+    ('a cat', True)
+    >>> ok, report = check_images(recs)
+    >>> len(ok), report.missing
+    (0, 1)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CaptionDataset",
+    "CaptionRecord",
+    "DataError",
+    "FeatureCache",
+    "SkipReport",
+    "TextPairDataset",
+    "check_images",
+    "read_captions",
+    "read_prompt_completion",
+]
+
+
+class DataError(ValueError):
+    """A data file cannot be used (missing, wrong format, no usable rows)."""
+
+    exit_code = 1
+
+
+@dataclass
+class CaptionRecord:
+    """One image with one training caption and all of its reference captions."""
+
+    image: str
+    caption: str
+    references: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SkipReport:
+    """What was skipped while reading images: counts and a few examples."""
+
+    total: int = 0
+    missing: int = 0
+    unreadable: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return self.missing + self.unreadable
+
+    def add(self, path: str, missing: bool, why: str = "") -> None:
+        if missing:
+            self.missing += 1
+        else:
+            self.unreadable += 1
+        if len(self.examples) < 5:
+            self.examples.append(f"{path}: {why or ('missing' if missing else 'unreadable')}")
+
+    def __str__(self) -> str:
+        if not self.skipped:
+            return f"all {self.total} images readable"
+        ex = "; ".join(self.examples)
+        return (
+            f"skipped {self.skipped} of {self.total} images ({self.missing} missing, "
+            f"{self.unreadable} unreadable), e.g. {ex}"
+        )
+
+
+# ---------------------------------------------------------------- readers
+
+
+def _fmt(path: str, fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    if suffix == ".json":
+        return "coco"
+    raise DataError(f"{path}: cannot guess the data format from '{suffix}'; set data.format")
+
+
+def read_captions(
+    path: str | os.PathLike[str],
+    fmt: str = "auto",
+    *,
+    image_root: str | None = None,
+    splits: Sequence[str] | None = None,
+    image_column: str = "image",
+    caption_column: str = "caption",
+    max_samples: int | None = None,
+) -> list[CaptionRecord]:
+    """Read (image, caption) records; one record per caption, each knowing all references.
+
+    ``coco``: Karpathy ``dataset_coco.json`` ({images: [{filepath, filename, split,
+    sentences: [{raw}]}]}, filtered by ``splits``) or COCO ``captions_*.json``
+    ({images: [{id, file_name}], annotations: [{image_id, caption}]}).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"data file not found: {path}")
+    fmt = _fmt(path, fmt)
+    root = image_root if image_root is not None else os.path.dirname(os.path.abspath(path))
+    pairs: list[tuple[str, list[str]]] = []
+    if fmt == "jsonl":
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    caps = row[caption_column]
+                    pairs.append((row[image_column], caps if isinstance(caps, list) else [caps]))
+                except (json.JSONDecodeError, KeyError, TypeError) as e:
+                    raise DataError(
+                        f"{path}:{n}: error: expected JSON with '{image_column}' and "
+                        f"'{caption_column}' ({type(e).__name__}: {e})"
+                    ) from None
+    elif fmt == "csv":
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t" if path.endswith(".tsv") else ",")
+            cols = reader.fieldnames or []
+            if image_column not in cols or caption_column not in cols:
+                raise DataError(
+                    f"{path}: error: CSV needs columns '{image_column}' and '{caption_column}', "
+                    f"has {cols}"
+                )
+            for row in reader:
+                pairs.append((row[image_column], [row[caption_column]]))
+    elif fmt == "coco":
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if "annotations" in data:
+            files = {im["id"]: im["file_name"] for im in data["images"]}
+            grouped: dict[Any, list[str]] = {}
+            for ann in data["annotations"]:
+                grouped.setdefault(ann["image_id"], []).append(ann["caption"])
+            pairs = [(files[i], caps) for i, caps in grouped.items() if i in files]
+        elif "images" in data:
+            wanted = set(splits) if splits else None
+            for im in data["images"]:
+                if wanted is not None and im.get("split") not in wanted:
+                    continue
+                rel = os.path.join(im.get("filepath", ""), im["filename"])
+                pairs.append((rel, [s["raw"] for s in im.get("sentences", [])]))
+        else:
+            raise DataError(f"{path}: error: not a COCO captions file (no 'images')")
+    else:
+        raise DataError(f"{path}: unknown data format {fmt!r}")
+    records = []
+    for img, caps in pairs:
+        caps = [c.strip() for c in caps if isinstance(c, str) and c.strip()]
+        full = img if os.path.isabs(img) else os.path.join(root, img)
+        for c in caps:
+            records.append(CaptionRecord(full, c, caps))
+    if max_samples:
+        records = records[:max_samples]
+    if not records:
+        raise DataError(f"{path}: error: no (image, caption) rows found")
+    return records
+
+
+def _open_image(path: str) -> Any:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+def check_images(records: Sequence[CaptionRecord]) -> tuple[list[CaptionRecord], SkipReport]:
+    """Drop records whose image is missing or cannot be decoded; each file is read once."""
+    report = SkipReport()
+    status: dict[str, bool] = {}
+    for rec in records:
+        if rec.image in status:
+            continue
+        report.total += 1
+        if not os.path.isfile(rec.image):
+            status[rec.image] = False
+            report.add(rec.image, missing=True)
+            continue
+        try:
+            _open_image(rec.image)
+            status[rec.image] = True
+        except Exception as e:
+            status[rec.image] = False
+            report.add(rec.image, missing=False, why=f"{type(e).__name__}: {str(e)[:80]}")
+    return [r for r in records if status[r.image]], report
+
+
+def read_prompt_completion(
+    path: str | os.PathLike[str],
+    prompt_field: str = "prompt",
+    completion_field: str = "completion",
+    max_samples: int | None = None,
+) -> list[tuple[str, str]]:
+    """Read ``{"prompt", "completion"}`` JSONL rows (for LoRA / prefix tuning of the LM)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"data file not found: {path}")
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                out.append((str(row[prompt_field]), str(row[completion_field])))
+            except (json.JSONDecodeError, KeyError) as e:
+                raise DataError(
+                    f"{path}:{n}: error: expected JSON with '{prompt_field}' and "
+                    f"'{completion_field}' ({type(e).__name__})"
+                ) from None
+    if max_samples:
+        out = out[:max_samples]
+    if not out:
+        raise DataError(f"{path}: error: no rows")
+    return out
+
+
+# ---------------------------------------------------------------- feature cache
+
+
+class FeatureCache:
+    """Visual features computed once per (encoder, data file), stored as memory-mapped ``.npy``.
+
+    The key combines the encoder's weight fingerprint, the feature kind and a hash of the image
+    list (paths, sizes, modification times), so a changed file or encoder never reuses stale
+    features. Files are written to a temporary name and renamed (safe with concurrent readers).
+
+    Example:
+        >>> import tempfile
+        >>> cache = FeatureCache(tempfile.mkdtemp())
+        >>> calls = []
+        >>> def enc(paths):
+        ...     calls.append(len(paths)); return np.ones((len(paths), 4), np.float32)
+        >>> a = cache.get_or_compute("enc1", "pooled", ["x.png", "y.png"], enc, batch_size=1)
+        >>> b = cache.get_or_compute("enc1", "pooled", ["x.png", "y.png"], enc)
+        >>> a.shape, calls
+        ((2, 4), [1, 1])
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    @staticmethod
+    def files_key(paths: Sequence[str]) -> str:
+        h = hashlib.sha256()
+        for p in paths:
+            try:
+                st = os.stat(p)
+                h.update(f"{p}|{st.st_size}|{int(st.st_mtime)}\n".encode())
+            except OSError:
+                h.update(f"{p}|-\n".encode())
+        return h.hexdigest()[:16]
+
+    def path(self, encoder_key: str, kind: str, paths: Sequence[str]) -> Path:
+        return self.root / encoder_key / f"{kind}-{self.files_key(paths)}.npy"
+
+    def get_or_compute(
+        self,
+        encoder_key: str,
+        kind: str,
+        paths: Sequence[str],
+        encode: Callable[[Sequence[str]], np.ndarray],
+        batch_size: int = 64,
+    ) -> np.ndarray:
+        """Return a read-only memory map of features for ``paths`` (row i <-> paths[i])."""
+        target = self.path(encoder_key, kind, paths)
+        if target.exists():
+            return np.load(target, mmap_mode="r")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        out = None
+        try:
+            for start in range(0, len(paths), batch_size):
+                chunk = np.asarray(encode(paths[start : start + batch_size]), dtype=np.float32)
+                if out is None:
+                    out = np.lib.format.open_memmap(
+                        tmp, mode="w+", dtype=np.float32, shape=(len(paths), *chunk.shape[1:])
+                    )
+                out[start : start + len(chunk)] = chunk
+            if out is None:
+                raise DataError("no images to encode")
+            out.flush()
+            del out
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return np.load(target, mmap_mode="r")
+
+
+# ---------------------------------------------------------------- datasets
+
+
+class CaptionDataset:
+    """Examples for :meth:`VisionLanguageModel.collate`: ``{"pixel_values" | "features",
+    "caption", "references"}``.
+
+    With ``features`` (an array, row per distinct image) it serves cached features; otherwise it
+    reads and preprocesses images on the fly with ``preprocess`` (an image that turns unreadable
+    later is replaced by the next good one and counted in ``late_failures``).
+
+    Example:
+        >>> ds = CaptionDataset([CaptionRecord("a.png", "a cat", ["a cat"])],
+        ...                     features=np.zeros((1, 4), np.float32))
+        >>> ds[0]["caption"], ds[0]["features"].shape
+        ('a cat', (4,))
+    """
+
+    def __init__(
+        self,
+        records: Sequence[CaptionRecord],
+        *,
+        preprocess: Callable[[list[Any]], Any] | None = None,
+        features: np.ndarray | None = None,
+        prompt: str | None = None,
+    ) -> None:
+        self.records = list(records)
+        self.preprocess = preprocess
+        self.features = features
+        self.prompt = prompt
+        self.late_failures = 0
+        self.images = sorted({r.image for r in self.records})
+        self._row = {p: i for i, p in enumerate(self.images)}
+        if features is not None and len(features) != len(self.images):
+            raise DataError(f"feature rows ({len(features)}) != distinct images ({len(self.images)})")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        rec = self.records[i]
+        ex: dict[str, Any] = {"caption": rec.caption, "references": rec.references}
+        if self.prompt is not None:
+            ex["prompt"] = self.prompt
+        if self.features is not None:
+            ex["features"] = np.array(self.features[self._row[rec.image]])
+            return ex
+        for k in range(len(self.records)):
+            r = self.records[(i + k) % len(self.records)]
+            try:
+                ex["pixel_values"] = self.preprocess([_open_image(r.image)])[0]
+                if k:
+                    ex.update(caption=r.caption, references=r.references)
+                return ex
+            except Exception:
+                self.late_failures += 1
+        raise DataError("no readable image left in the dataset")
+
+    def unique_images(self) -> list[tuple[str, list[str]]]:
+        """Each distinct image once with its reference captions (for caption metrics)."""
+        refs: dict[str, list[str]] = {}
+        for r in self.records:
+            refs.setdefault(r.image, r.references)
+        return sorted(refs.items())
+
+
+class TextPairDataset:
+    """Prompt / completion pairs for LoRA or prefix tuning of the LM.
+
+    Example:
+        >>> TextPairDataset([("Q: 2+2?", " 4")])[0]
+        {'prompt': 'Q: 2+2?', 'completion': ' 4'}
+    """
+
+    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self.pairs = list(pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> dict[str, str]:
+        p, c = self.pairs[i]
+        return {"prompt": p, "completion": c}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One prepared GPU check, runnable in a single call on a machine with a CUDA device and no
+# network: installs any wheels carried in bench/wheels, makes `socratic.adapters` importable,
+# runs the GPU-marked adapters tests, then the GPU throughput benchmark (ClipCap MLP with a
+# GPT-2-small-sized LM, batch 40, prefix 10; Q-Former into a 1B-class Llama config; fp32 vs
+# bf16; samples/s and peak memory; ours vs a plain PyTorch loop), and prints a short table.
+#
+# Before carrying the repo to the GPU machine, fetch the pure-Python wheels it may lack:
+#   pip download --no-deps -d bench/wheels open_clip_torch ftfy wcwidth
+# Usage (repo root):  bash bench/gpu.sh            (env: PYTHON, STEPS, OUT)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+STEPS=${STEPS:-30}
+OUT=${OUT:-${TMPDIR:-/tmp}/socratic-gpu}
+mkdir -p "$OUT"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+echo "== environment"
+$PY - <<'PY'
+import torch
+print("torch", torch.__version__, "cuda", torch.version.cuda, "device",
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+for m in ("transformers", "peft", "accelerate", "timm", "open_clip", "safetensors"):
+    try:
+        print(m, __import__(m).__version__)
+    except Exception as e:  # noqa: BLE001
+        print(m, "MISSING", type(e).__name__)
+PY
+
+if compgen -G "bench/wheels/*.whl" > /dev/null; then
+  echo "== installing carried wheels"
+  $PY -m pip install -q --no-index --no-deps bench/wheels/*.whl || echo "wheel install failed"
+fi
+
+# socratic.adapters lives in ./adapters (a package-dir mapping): install editable without
+# network, or fall back to a sitecustomize shim that maps it.
+if ! $PY -c "import socratic.adapters" 2>/dev/null; then
+  $PY -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null || true
+fi
+if ! $PY -c "import socratic.adapters" 2>/dev/null; then
+  SHIM="$OUT/shim"; mkdir -p "$SHIM"
+  cat > "$SHIM/sitecustomize.py" <<PYEOF
+import sys
+sys.path.insert(0, "$PWD")
+import socratic
+socratic.__path__.append("$PWD")
+PYEOF
+  export PYTHONPATH="$SHIM:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
+
+echo "== GPU-marked tests"
+$PY -m pytest tests/adapters -m gpu -q -p no:cacheprovider -o addopts="" --import-mode=importlib \
+  2>&1 | tail -n 15
+TESTS_RC=${PIPESTATUS[0]}
+
+echo "== throughput benchmark (steps=$STEPS)"
+$PY bench/bench_trainer.py --suite gpu --steps "$STEPS" --rounds 2 --threads 8 \
+  --json "$OUT/bench_gpu.json"
+BENCH_RC=$?
+
+echo "== summary: tests rc=$TESTS_RC, benchmark rc=$BENCH_RC, json: $OUT/bench_gpu.json"
+exit $(( TESTS_RC != 0 || BENCH_RC != 0 ))
