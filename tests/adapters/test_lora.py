@@ -84,6 +84,25 @@ def test_lora_tuning_learns_and_saves_a_standard_peft_folder(tiny, qa_data, tmp_
     text = tiny.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
     assert text.strip() == val[0]["completion"].strip()
     assert module_fingerprint(tuned) == fp  # base weights untouched
+    # the hf LLM backend loads base model + adapter: the tuned LM drops into any graph
+    from socratic.spec import load_graph_text
+
+    graph = load_graph_text(
+        "inputs: {q: str}\nmodels:\n"
+        f"  tuned: {{backend: hf, model: '{tiny.lm_dir}', adapter: '{adapter}', max_tokens: 2,"
+        " temperature: 0, cache: false}\n"
+        "nodes:\n  ask: {type: llm.generate, model: tuned, template: '{{ q }}', q: '${inputs.q}'}\n"
+        "outputs: {a: '${ask.output}'}\n",
+        "g.yaml",
+    )
+    direct = []
+    for r in val[:8]:
+        ids = tiny.tokenizer(r["prompt"], add_special_tokens=False, return_tensors="pt")
+        out = tuned.generate(**ids, max_new_tokens=2, do_sample=False)
+        direct.append(tiny.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
+    answers = [graph.run(q=r["prompt"])["a"] for r in val[:8]]
+    assert [a.strip() for a in answers] == [d.strip() for d in direct]
+    assert sum(a.strip() == r["completion"].strip() for a, r in zip(answers, val, strict=False)) >= 6
 
 
 def test_seq2seq_lora_and_prefix_tuning(tiny, qa_data, tmp_path):
