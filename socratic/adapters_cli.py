@@ -22,7 +22,12 @@ def train_main(config_path: str, overrides: list[str], *, debug: bool = False) -
     import json
 
     from socratic.adapters.config import ConfigError, RunConfig
+    from socratic.adapters.contrastive.config import is_contrastive_config
 
+    if is_contrastive_config(config_path):  # type: contrastive -> LiT / CLIP tuning
+        from socratic.adapters.contrastive.train import contrastive_main
+
+        return contrastive_main(config_path, overrides, debug=debug)
     try:
         cfg = RunConfig.from_yaml(config_path, overrides)
     except ConfigError as e:

@@ -23,13 +23,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Bridges and LoRA (``task: ...``) or contrastive tuning (``type: contrastive``)."""
     try:
-        from ..adapters.contrastive.config import is_contrastive_config
-
-        if is_contrastive_config(args.config):
-            from ..adapters.contrastive import contrastive_main
-
-            return contrastive_main(args.config, args.set, debug=args.debug)
-        from ..adapters_cli import train_main
+        from ..adapters_cli import train_main  # dispatches type: contrastive too
     except ImportError as exc:
         raise SocraticError(
             f"training needs the 'train' extra (pip install 'socratic-vl[train]'): {exc}"
