@@ -1,7 +1,8 @@
 """The shapes-world demo (issue 6): every recipe offline, with measured effects.
 
-One quick run (fixed seeds; the ClipCap step is covered by tests/adapters) is shared by the
-assertions; thresholds were set from runs on seeds 0-2 with a margin."""
+One quick run (fixed seed 0; the ClipCap step is covered by tests/adapters) is shared by the
+assertions. Measured on it: zero-shot 0.94, descriptors 0.91 vs class names 0.07, re-ranking
+right given the objects 0.68 (chance 0.25); the thresholds leave a wide margin."""
 
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ def test_descriptors_beat_class_names_on_unseen_names(demo):
 def test_socratic_captioning_reranking_beats_chance(demo):
     _, r = demo
     s = r["socratic_captioning"]
-    assert s["objects_correct"] > 0.1  # CLIP names both objects of a pair image
-    assert s["reranked_given_objects"] > 0.25  # CLIP's choice among the 4 placements beats chance
+    assert s["objects_correct"] > 0.15  # CLIP names both objects of a pair image
+    assert s["reranked_given_objects"] >= 0.4  # CLIP's choice among the 4 placements (chance 0.25)
+    assert s["exact_match"] > s["first_candidate_exact_match"]  # re-ranking helps
 
 
 def test_retrieval_recall(demo):

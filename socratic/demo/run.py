@@ -36,9 +36,9 @@ class Sizes:
 
     def __init__(self, quick: bool) -> None:
         self.train_pairs = 1500 if quick else 3000
-        self.clip_steps = 300 if quick else 1000
+        self.clip_steps = 700 if quick else 1000
         self.test_single = 120 if quick else 240
-        self.test_pairs = 60 if quick else 120
+        self.test_pairs = 120
         self.clipcap_steps = 150 if quick else 1000
 
 
