@@ -31,6 +31,16 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -54,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", metavar="ROWS.jsonl", help="run once per row (a JSON object a line)")
     run.add_argument("--out", metavar="OUT.jsonl",
                      help="write each finished row here; a re-run skips rows already done")
-    run.add_argument("--concurrency", type=int, default=8, help="rows (or calls) in flight")
+    run.add_argument("--concurrency", type=_positive_int, default=8,
+                     help="rows in flight with --data; calls in flight for one run")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     run.add_argument("--cache-dir", help="cache folder (default $SOCRATIC_CACHE_DIR or user cache)")
     run.add_argument("--stats", action="store_true", help="print usage counts to stderr")
@@ -94,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, help="image folder or JSONL")
     ev.add_argument("--out", default="eval_results", help="output folder (JSON + PNG plots)")
     ev.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
-    ev.add_argument("--concurrency", type=int, default=8)
+    ev.add_argument("--concurrency", type=_positive_int, default=8)
     ev.add_argument("--no-cache", action="store_true")
     _add_common(ev)
 
@@ -133,6 +144,11 @@ def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `socratic nodes | head`: the reader left; nothing to report
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         if args.debug:
             raise
@@ -146,10 +162,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    import logging
+
     from . import commands
 
     handler = getattr(commands, f"cmd_{args.command}")
-    return _guard(handler, args)
+    if getattr(args, "debug", False):
+        return _guard(handler, args)
+    # libraries' log lines (hub retries, "failed to download") would bury the one clear message
+    # socratic prints; --debug shows them
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        return _guard(handler, args)
+    finally:
+        logging.disable(previous)
 
 
 def print_json(value: Any) -> None:

@@ -98,6 +98,8 @@ def run_dataset(
     progress: bool = True,
 ) -> dict[str, int]:
     """Run ``graph`` once per row of ``data_path``; see the module docstring."""
+    if not os.path.isfile(data_path):
+        raise InputError(f"--data {data_path}: no such file")
     skip = _resume(out_path) if out_path else set()
     total = _count_rows(data_path)
     extras: dict[int, dict[str, Any]] = {}

@@ -101,7 +101,7 @@ class Graph:
         self, name: str, type: Any = Any, *, default: Any = REQUIRED, description: str = ""
     ) -> None:
         """Declare a graph input; a default makes it optional."""
-        if default is not REQUIRED and default is not None:
+        if default is not REQUIRED:  # None only for optional (or any) types
             default = coerce_value(default, type, what=f"default of input '{name}'")
         self.inputs[name] = GraphInput(name, type, default, description)
         self._plan = None

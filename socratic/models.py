@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import GraphError
+from .errors import GraphError, ModelLoadError
 
 
 class BackendConfig(BaseModel):
@@ -78,11 +78,19 @@ class ModelBackend:
         return f"{self.backend}:{model}" if model else self.backend
 
     def resource(self) -> Any:
-        """Load once (thread-safe) and return what ``_load`` built."""
+        """Load once (thread-safe) and return what ``_load`` built. A load that failed with a
+        :class:`ModelLoadError` fails the same way for every later caller (no retry per row)."""
         if not self._loaded:
             with self._load_lock:
+                failed = self.__dict__.get("_load_error")
+                if failed is not None:
+                    raise failed
                 if not self._loaded:
-                    self._resource = self._load()
+                    try:
+                        self._resource = self._load()
+                    except ModelLoadError as exc:
+                        self._load_error = exc
+                        raise
                     self._loaded = True
         return self._resource
 

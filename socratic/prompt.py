@@ -87,7 +87,7 @@ class PromptTemplate:
     """
 
     def __init__(self, source: str, name: str = "<inline>", path: str | None = None) -> None:
-        from jinja2 import TemplateSyntaxError, meta
+        from jinja2 import TemplateSyntaxError, meta, nodes
 
         self.source = source
         self.name = name
@@ -97,6 +97,11 @@ class PromptTemplate:
             ast = env.parse(source)
         except TemplateSyntaxError as exc:
             raise GraphError(f"prompt '{name}' line {exc.lineno}: {exc.message}") from None
+        for tag in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+            raise GraphError(
+                f"prompt '{name}' line {tag.lineno}: include / import / extends are not supported"
+                " (templates are single files)"
+            )
         bad = _unsafe_attributes(ast)
         if bad:
             raise GraphError(
@@ -191,7 +196,11 @@ def load_prompt(name: str, extra: Iterable[str | os.PathLike[str]] = ()) -> Prom
     """Find ``NAME.j2`` (or a path to a ``.j2`` file) and compile it."""
     extra = list(extra)
     candidates: list[Path] = []
-    if name.endswith(".j2") or os.sep in name or "/" in name:
+    if os.sep in name or "/" in name:
+        if not name.endswith(".j2"):
+            raise GraphError(f"prompt '{name}': a template path must name a .j2 file")
+        candidates.append(Path(name))
+    elif name.endswith(".j2"):
         candidates.append(Path(name))
         candidates += [Path(d) / name for d in extra]
     else:

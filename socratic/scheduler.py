@@ -111,16 +111,12 @@ class Batcher:
                     raise RuntimeError(
                         f"run_batch returned {len(results)} results for {len(calls)} calls"
                     )
-            except Exception:
-                if len(batch) == 1:
-                    results = None
-                    _, fut = batch[0]
-                    try:
-                        results = await self._run(calls)
-                    except Exception as exc:
+            except Exception as batch_exc:
+                if len(batch) == 1 or _fails_every_call(batch_exc):
+                    for _, fut in batch:  # nothing to isolate: every call gets the error
                         if not fut.done():
-                            fut.set_exception(exc)
-                        continue
+                            fut.set_exception(batch_exc)
+                    continue
                 else:  # isolate the failing call(s): one by one
                     for call, fut in batch:
                         try:
@@ -135,6 +131,13 @@ class Batcher:
             for (_, fut), res in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(res)
+
+
+def _fails_every_call(exc: BaseException) -> bool:
+    """Errors that no call of the batch can escape (a model that cannot load)."""
+    from .errors import ModelLoadError
+
+    return isinstance(exc, ModelLoadError)
 
 
 class RunContext:
@@ -265,7 +268,10 @@ class Plan:
                 raise
             except Exception as exc:
                 raise NodeError(step.name, exc) from exc
-        items = self._fan_items(step, kw, values)
+        try:
+            items = self._fan_items(step, kw, values)
+        except Exception as exc:
+            raise NodeError(step.name, exc) from exc
 
         async def one(i: int, item: dict[str, Any]) -> dict[str, Any]:
             try:
@@ -330,7 +336,8 @@ class Plan:
         concurrency: int,
         skip: set[int] | None = None,
     ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-        ctx = RunContext(concurrency=max(concurrency, 1) * 4)
+        concurrency = max(1, int(concurrency))
+        ctx = RunContext(concurrency=concurrency * 4)
         pending: set[asyncio.Future[tuple[int, dict[str, Any]]]] = set()
 
         async def one(index: int, row: Any) -> tuple[int, dict[str, Any]]:

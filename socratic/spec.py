@@ -171,7 +171,7 @@ class _Builder:
                 graph.add_input(name, tp, default=default, description=full.description)
             except TypeError as exc:
                 self.err(str(exc), ("inputs", name, "default"))
-                continue
+                graph.add_input(name, tp, description=full.description)  # references stay valid
             graph.input_locations[name] = self.loc(("inputs", name), key=True)
 
     def models(self, graph: Graph, spec: GraphSpec) -> None:

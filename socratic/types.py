@@ -435,7 +435,12 @@ def parse_cli_value(text: str, tp: Any, *, what: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         value = text
-    return coerce_value(value, tp, what=what)
+    try:
+        return coerce_value(value, tp, what=what)
+    except TypeError:
+        if value != text and is_assignable(str, tp):  # "true" for an optional[str] is text
+            return coerce_value(text, tp, what=what)
+        raise
 
 
 def to_jsonable(value: Any) -> Any:

@@ -90,14 +90,26 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
     return doc
 
 
-def _walk(node: Any, path: Path, doc: YamlDocument, active: frozenset[int] = frozenset()) -> None:
+def _walk(
+    node: Any,
+    path: Path,
+    doc: YamlDocument,
+    active: frozenset[int] = frozenset(),
+    seen: set[int] | None = None,
+) -> None:
+    """Record positions; an aliased node is walked once (aliases nested in aliases would
+    otherwise multiply the work: the "billion laughs" shape)."""
     import yaml
 
+    seen = set() if seen is None else seen
     if id(node) in active:
         raise GraphError("YAML: an alias refers to a value that contains it (recursive data)",
                          file=doc.file, line=node.start_mark.line + 1, col=node.start_mark.column + 1)
     active = active | {id(node)}
     doc.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
@@ -111,7 +123,7 @@ def _walk(node: Any, path: Path, doc: YamlDocument, active: frozenset[int] = fro
                 )
             seen.add(key)
             doc.keys[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, (*path, key), doc, active)
+            _walk(value_node, (*path, key), doc, active, seen)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), doc, active)
+            _walk(item, (*path, i), doc, active, seen)

@@ -57,9 +57,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(json.dumps(summary), file=sys.stderr if args.out is None else sys.stdout)
             code = 0 if summary["failed"] == 0 else 1
         else:
-            from ..cli import print_json
+            import asyncio
 
-            outputs = graph.run(**_inputs(graph, args))
+            from ..cli import print_json
+            from ..scheduler import RunContext
+
+            if args.out:
+                raise InputError("--out writes one line per row of --data; give --data too")
+            values = graph.prepare_inputs(_inputs(graph, args))
+            plan = graph.plan()
+
+            async def once() -> dict:
+                return await plan.arun(values, RunContext(concurrency=args.concurrency))
+
+            outputs = plan.run_sync(values) if plan.all_inline else asyncio.run(once())
             print_json(outputs)
             code = 0
     if args.stats:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal
@@ -69,7 +70,24 @@ class OpenAIConfig(LLMConfig):
     def _model_given(self) -> OpenAIConfig:
         if not self.model:
             raise ValueError("the openai backend needs a 'model' name")
+        if self.api_key_env is not None and not re.fullmatch(r"[A-Z][A-Z0-9_]*API_KEY", self.api_key_env):
+            raise ValueError(
+                f"api_key_env must name an API-key variable (like OPENAI_API_KEY or "
+                f"GROQ_API_KEY), not {self.api_key_env!r}"
+            )
         return self
+
+
+def _trusted_hosts() -> set[str]:
+    """Hosts a key may be sent to: OpenAI's, $OPENAI_BASE_URL's, loopback, and the comma-separated
+    $SOCRATIC_TRUSTED_HOSTS (a graph file alone cannot send your key somewhere new)."""
+    hosts = {"api.openai.com", *_LOOPBACK}
+    env_url = os.environ.get("OPENAI_BASE_URL")
+    if env_url:
+        hosts.add((urlparse(env_url).hostname or "").lower())
+    extra = os.environ.get("SOCRATIC_TRUSTED_HOSTS", "")
+    hosts.update(h.strip().lower() for h in extra.split(",") if h.strip())
+    return hosts
 
 
 class _Endpoint:
@@ -123,6 +141,12 @@ class OpenAILLM(LLM):
         url = self.base_url()
         env = self.config.api_key_env
         key = os.environ.get(env, "") if env else ""
+        host = (urlparse(url).hostname or "").lower()
+        if key and host not in _trusted_hosts():
+            raise ModelLoadError(
+                f"refusing to send {env} to {host}, a server named in the graph: set "
+                f"OPENAI_BASE_URL to it, or add it to SOCRATIC_TRUSTED_HOSTS"
+            )
         if not key:
             host = (urlparse(url).hostname or "").lower()
             if env and host not in _LOOPBACK:
@@ -166,6 +190,8 @@ class OpenAILLM(LLM):
             "model": self.config.model,
             "api": self.config.api,
             "base_url": self.base_url(),
+            "extra_body": self.config.extra_body,
+            "max_tokens_field": self.config.max_tokens_field,
         }
 
     # -- calls ------------------------------------------------------------------------------

@@ -34,10 +34,10 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from ..cache import canonical_json
-from ..errors import LLMError, ModelLoadError
+from ..errors import GraphError, LLMError, ModelLoadError
 from ..models import build_backend
 from .base import LLM, ChatMessage, LLMConfig, LLMRequest, LLMResult
 
@@ -66,6 +66,21 @@ class ReplayConfig(LLMConfig):
     def _record_needs_source(self) -> ReplayConfig:
         if self.mode == "record" and not self.record_from:
             raise ValueError("mode: record needs 'record_from' (the backend to record)")
+        if self.record_from is not None:  # checked now (socratic validate), built when loaded
+            from ..models import backend_class
+
+            spec = dict(self.record_from)
+            name = spec.pop("backend", None)
+            if not name:
+                raise ValueError("record_from needs a 'backend'")
+            try:
+                backend_class(str(name)).Config(**spec)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "record_from"
+                raise ValueError(f"record_from ({name}): {where}: {first['msg']}") from None
+            except GraphError as exc:
+                raise ValueError(f"record_from: {exc.message}") from None
         return self
 
 

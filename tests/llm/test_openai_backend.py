@@ -146,10 +146,27 @@ async def test_401_fails_at_once_without_showing_the_key(monkeypatch):
 
 
 async def test_right_key_from_named_variable(monkeypatch):
-    monkeypatch.setenv("MY_LLM_KEY", "the-right-key")
+    monkeypatch.setenv("MY_LLM_API_KEY", "the-right-key")
     with FakeOpenAIServer(api_key="the-right-key") as server:
-        out = await make(server, api_key_env="MY_LLM_KEY").agenerate("hi")
+        out = await make(server, api_key_env="MY_LLM_API_KEY").agenerate("hi")
         assert out.text == "echo: hi" and server.requests[0].authorized
+
+
+def test_a_graph_cannot_send_keys_to_a_server_of_its_choosing(monkeypatch):
+    from socratic.errors import ModelLoadError
+    from socratic.llm.openai_backend import OpenAILLM
+
+    with pytest.raises(ValueError, match="api_key_env must name an API-key variable"):
+        OpenAILLM(model="m", api_key_env="AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-user-secret")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("SOCRATIC_TRUSTED_HOSTS", raising=False)
+    llm = OpenAILLM(model="m", base_url="http://collector.example.invalid/v1")
+    with pytest.raises(ModelLoadError, match="refusing to send OPENAI_API_KEY to collector") as err:
+        llm.resource()  # nothing is sent: the check runs before any client exists
+    assert "sk-user-secret" not in str(err.value)
+    monkeypatch.setenv("SOCRATIC_TRUSTED_HOSTS", "collector.example.invalid")
+    assert OpenAILLM(model="m", base_url="http://collector.example.invalid/v1").resource()
 
 
 async def test_unknown_model_404_fails_at_once(fake):
@@ -171,8 +188,8 @@ def test_missing_key_names_the_variable():
     llm = OpenAILLM(model="gpt-4o-mini", base_url="https://api.example.invalid/v1")
     with pytest.raises(ModelLoadError, match=r"set the environment variable OPENAI_API_KEY"):
         llm.generate("hi")
-    other = OpenAILLM(model="m", base_url="https://api.example.invalid/v1", api_key_env="K9")
-    with pytest.raises(ModelLoadError, match=r"variable K9"):
+    other = OpenAILLM(model="m", base_url="https://api.example.invalid/v1", api_key_env="K9_API_KEY")
+    with pytest.raises(ModelLoadError, match=r"variable K9_API_KEY"):
         other.generate("hi")
 
 
