@@ -69,6 +69,26 @@ def request_key(request: Any) -> str:
     return hashlib.sha256(canonical_json(request).encode()).hexdigest()
 
 
+def _setup(conn: sqlite3.Connection) -> None:
+    """WAL mode and the table. Switching the journal mode can answer "database is locked" at
+    once, without waiting, while another process sets up the same file: retry with a backoff."""
+    for attempt in range(60):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS entries ("
+                " namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+                " created REAL NOT NULL, PRIMARY KEY (namespace, key))"
+            )
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 59:
+                raise
+            time.sleep(min(0.5, 0.01 * (attempt + 1)))
+
+
 class Cache:
     """A SQLite key/value cache with namespaces (``llm``, ``text-embedding`` ...).
 
@@ -92,14 +112,8 @@ class Cache:
         if conn is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS entries ("
-                " namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
-                " created REAL NOT NULL, PRIMARY KEY (namespace, key))"
-            )
+            _setup(conn)
             self._local.conn = conn
         return conn
 
