@@ -56,7 +56,9 @@ class ConfigError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", protected_namespaces=(), validate_assignment=True, defer_build=True
+    )
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         text = json.dumps(self.model_dump(mode="json"), indent=2)

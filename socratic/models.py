@@ -27,7 +27,7 @@ from .errors import GraphError, ModelLoadError
 class BackendConfig(BaseModel):
     """Base class of backend configs: unknown keys are errors (typos never pass silently)."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), defer_build=True)
 
 
 class ModelBackend:

@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", protected_namespaces=(), validate_assignment=True, defer_build=True
+    )
 
 
 class ShapesSource(_Model):
