@@ -132,3 +132,17 @@ def test_chain_of_thought_from_yaml_with_replay(tmp_path):
         "g.yaml",
     )
     assert asyncio.run(g.arun(q=q)) == {"a": "7", "r": ["3 + 4 = 7."]}
+
+
+def test_few_shot_qa_renders_shots_as_turns_with_context():
+    from socratic.nodes.llm import Generate
+
+    llm = Scripted(lambda req, i: "Paris")
+    gen = Generate(llm, prompt="fewshot_qa", few_shot=True)
+    shots = [{"question": "Capital of Italy?", "context": "", "answer": "Rome"}]
+    out = asyncio.run(gen.arun(question="Capital of France?", context="France is in Europe.", shots=shots))
+    msgs = llm.requests[0].as_messages()
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
+    assert msgs[1]["content"] == "Question: Capital of Italy?" and msgs[2]["content"] == "Rome"
+    assert msgs[3]["content"] == "Context: France is in Europe.\nQuestion: Capital of France?"
+    assert out["output"] == "Paris"
