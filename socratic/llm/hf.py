@@ -132,6 +132,7 @@ class HFLLM(LLM):
             "revision": self.config.revision,
             "adapter": self.config.adapter,
             "chat_template": self.config.chat_template,
+            "default_max_tokens": self.config.default_max_tokens,
         }
 
     # -- loading ----------------------------------------------------------------------------

@@ -108,8 +108,9 @@ class LangChainLLM(LLM):
 
     def cache_identity(self) -> dict[str, Any]:
         cls = type(self._chat_model).__qualname__ if self._chat_model is not None else "ChatOpenAI"
+        kwargs = getattr(self.config, "kwargs", None)  # base_url, temperature ... (no secrets)
         return {"backend": self.backend, "model": self.model_id, "class": cls,
-                "provider": self.config.provider}
+                "provider": self.config.provider, "kwargs": kwargs}
 
     def _load(self) -> Any:
         if self._chat_model is not None:
