@@ -17,6 +17,8 @@ from .registry import node_class, node_type_names
 from .types import type_name
 
 DYNAMIC = "depends on options"
+#: options the YAML loader sets itself (from the graph's prompts_dir)
+_INTERNAL_OPTIONS = {"prompt_dirs"}
 
 
 def _first_line(doc: str | None) -> str:
@@ -45,6 +47,8 @@ def describe_node_type(name: str) -> dict[str, Any]:
     if init is not object.__init__:
         sig = inspect.signature(init)
         for opt, tp in cls.option_types().items():
+            if opt in _INTERNAL_OPTIONS:
+                continue
             p = sig.parameters[opt]
             default = "" if p.default is inspect.Parameter.empty else f" = {p.default!r}"
             options[opt] = type_name(tp) + default

@@ -168,8 +168,8 @@ class DescriptorClassify(ImageNode):
 
 
 class LoadDescriptors(Node):
-    """``descriptors.load``: read a released-format descriptor JSON file (``path`` option,
-    relative to the working directory or absolute).
+    """``descriptors.load``: read a released-format descriptor JSON file (``path`` option:
+    absolute, relative to the working directory, or ``./...`` relative to the graph file).
 
     Example:
         >>> LoadDescriptors.outputs
