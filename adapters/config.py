@@ -363,14 +363,7 @@ class RunConfig(_Model):
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            lines = []
-            for err in e.errors():
-                loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-                msg = err["msg"].replace("Value error, ", "")
-                if err["type"] == "extra_forbidden":
-                    msg = "unknown key"
-                lines.append(f"{source}: error: {loc or '<root>'}: {msg}")
-            raise ConfigError("\n".join(lines)) from None
+            raise config_error(e, source) from None
         except ValueError as e:  # from model_post_init / bridge lookup outside pydantic
             raise ConfigError(f"{source}: error: {e}") from None
 
@@ -382,20 +375,38 @@ class RunConfig(_Model):
 
         Relative paths inside the file stay relative to the current directory, as written.
         """
-        import yaml
+        return cls.from_dict(read_config_file(path, overrides), source=str(path))
 
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{path}: error: config file not found")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-            raise ConfigError(f"{where}: error: invalid YAML: {getattr(e, 'problem', e)}") from None
-        data = data or {}
+
+def config_error(exc: ValidationError, source: str) -> ConfigError:
+    """One ``FILE: error: key.path: message`` line per pydantic problem."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        msg = err["msg"].replace("Value error, ", "")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{source}: error: {loc or '<root>'}: {msg}")
+    return ConfigError("\n".join(lines))
+
+
+def read_config_file(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Any:
+    """A YAML (or JSON) config file's data with ``key.path=value`` overrides applied."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{path}: error: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: error: invalid YAML: {getattr(e, 'problem', e)}") from None
+    data = data or {}
+    if isinstance(data, dict):
         apply_overrides(data, overrides or [], source=str(path))
-        return cls.from_dict(data, source=str(path))
+    return data
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "--set") -> None:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..config import ConfigError, TrainConfig, apply_overrides
+from ..config import ConfigError, TrainConfig, config_error, read_config_file
 
 __all__ = [
     "ContrastiveConfig",
@@ -188,35 +188,14 @@ class ContrastiveConfig(_Model):
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            lines = []
-            for err in e.errors():
-                loc = ".".join(str(p) for p in err["loc"])
-                msg = err["msg"].replace("Value error, ", "")
-                if err["type"] == "extra_forbidden":
-                    msg = "unknown key"
-                lines.append(f"{source}: error: {loc or '<root>'}: {msg}")
-            raise ConfigError("\n".join(lines)) from None
+            raise config_error(e, source) from None
 
     @classmethod
     def from_yaml(
         cls, path: str | os.PathLike[str], overrides: list[str] | None = None
     ) -> ContrastiveConfig:
         """Read a YAML (or JSON) file, apply ``key.path=value`` overrides, validate."""
-        import yaml
-
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{path}: error: config file not found")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-            raise ConfigError(f"{where}: error: invalid YAML: {getattr(e, 'problem', e)}") from None
-        data = data or {}
-        if isinstance(data, dict):
-            apply_overrides(data, overrides or [], source=str(path))
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_config_file(path, overrides), source=str(path))
 
 
 def is_contrastive_config(path: str | os.PathLike[str]) -> bool:

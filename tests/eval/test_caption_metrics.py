@@ -125,9 +125,9 @@ VOCAB += ("grass", "table", "with", "ball")
 
 def _coco(refs: list[list[str]], hyps: list[str]) -> list[float]:
     """BLEU-1..4, ROUGE-L, CIDEr from pycocoevalcap's own classes (no Java tokenizer)."""
-    bleu_cls = pytest.importorskip("pycocoevalcap.bleu.bleu").Bleu
-    rouge_cls = pytest.importorskip("pycocoevalcap.rouge.rouge").Rouge
-    cider_cls = pytest.importorskip("pycocoevalcap.cider.cider").Cider
+    from pycocoevalcap.bleu.bleu import Bleu as bleu_cls
+    from pycocoevalcap.cider.cider import Cider as cider_cls
+    from pycocoevalcap.rouge.rouge import Rouge as rouge_cls
     gts = {i: list(r) for i, r in enumerate(refs)}
     res = {i: [h] for i, h in enumerate(hyps)}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -320,7 +320,9 @@ def test_tokenize_documented_differences_from_ptb() -> None:
 
 
 def test_tokenize_against_live_ptb_when_java_is_available() -> None:
-    jar_dir = Path(pytest.importorskip("pycocoevalcap.tokenizer.ptbtokenizer").__file__).parent
+    import pycocoevalcap.tokenizer.ptbtokenizer as ptb
+
+    jar_dir = Path(ptb.__file__).parent
     jar = jar_dir / "stanford-corenlp-3.4.1.jar"
     if shutil.which("java") is None or not jar.exists():
         pytest.skip("needs java and pycocoevalcap's Stanford CoreNLP jar")

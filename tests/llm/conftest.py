@@ -81,10 +81,7 @@ class Served:
 def transformers_serve(tiny_llama, tmp_path_factory) -> Iterator[Served]:
     """`transformers serve` on the tiny Llama folder, on 127.0.0.1 (started once, stopped by PID)."""
     exe = Path(sys.executable).with_name("transformers")
-    if not exe.exists():
-        pytest.skip("the transformers CLI is not installed")
-    pytest.importorskip("fastapi")
-    pytest.importorskip("uvicorn")
+    assert exe.exists(), "the transformers CLI (transformers[serving], in .[dev]) is missing"
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with log.open("wb") as out:

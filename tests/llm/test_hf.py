@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
+import transformers
 
 from socratic import usage
 from socratic.errors import ModelLoadError
 from socratic.llm.base import LLMRequest
 from socratic.llm.hf import HFLLM
-
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 PROMPTS = ["a photo of a cat", "the quick brown fox jumps over the lazy dog again", "hi",
            "two birds fly"]

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import pytest
-
-from socratic import usage
-from socratic.errors import LLMError
-from socratic.llm.openai_backend import OpenAILLM
-
-pytest.importorskip("langchain_tests")
-
 from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
+from socratic import usage
+from socratic.errors import LLMError
 from socratic.integrations.langchain import SocraticChatModel
+from socratic.llm.openai_backend import OpenAILLM
 
 pytestmark = pytest.mark.slow
 
