@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from socratic.errors import DataError
+
 __all__ = [
     "CaptionDataset",
     "CaptionRecord",
@@ -45,11 +47,6 @@ __all__ = [
     "read_prompt_completion",
 ]
 
-
-class DataError(ValueError):
-    """A data file cannot be used (missing, wrong format, no usable rows)."""
-
-    exit_code = 1
 
 
 @dataclass

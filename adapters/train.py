@@ -33,17 +33,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from socratic.errors import TrainingError
+
 from .config import TrainConfig
 
 __all__ = ["Trainer", "TrainingError", "make_accelerator", "param_digest"]
 
 CKPT_DIR = "checkpoints"
 
-
-class TrainingError(RuntimeError):
-    """A run cannot proceed (too little data, a bad checkpoint, ranks disagree ...)."""
-
-    exit_code = 1
 
 
 def param_digest(tensors: dict[str, torch.Tensor]) -> str:

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from socratic.errors import ModelLoadError
+
 from .config import VisionConfig
 
 __all__ = ["BaseModelError", "VisionEncoder", "module_fingerprint"]
@@ -28,10 +30,8 @@ _CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-class BaseModelError(RuntimeError):
+class BaseModelError(ModelLoadError):
     """A base model (vision encoder or LM) cannot be loaded, or does not match a saved bridge."""
-
-    exit_code = 1
 
 
 def module_fingerprint(module: nn.Module, per_tensor: int = 64) -> str:

@@ -19,9 +19,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
-from .errors import GraphError, InputError, SocraticError, ValidationFailed
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+from .errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    GraphError,
+    SocraticError,
+    ValidationFailed,
+    exit_code_of,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,42 +125,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
-
-
 def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command; every error becomes one clear message and its class's exit code (the one
+    place that maps errors to exit codes)."""
     try:
         return fn(args)
-    except ValidationFailed as exc:
-        if args.debug:
-            raise
-        for e in exc.errors:
-            print(str(e), file=sys.stderr)
-        return EXIT_USAGE
-    except (GraphError, InputError) as exc:
-        if args.debug:
-            raise
-        print(str(exc) if isinstance(exc, GraphError) else f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except SocraticError as exc:
         if args.debug:
             raise
-        return _fail(str(exc), EXIT_FAILURE)
+        if isinstance(exc, ValidationFailed):
+            for e in exc.errors:
+                print(str(e), file=sys.stderr)
+        else:
+            print(str(exc) if isinstance(exc, GraphError) else f"error: {exc}", file=sys.stderr)
+        return exit_code_of(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `socratic nodes | head`: the reader left; nothing to report
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return EXIT_OK
     except Exception as exc:
         if args.debug:
             raise
-        return _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)",
-                     EXIT_FAILURE)
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_FAILURE
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,20 +1,49 @@
-"""Error types. Every error a user can cause names what is at fault.
+"""One error hierarchy for ``socratic`` and ``socratic.adapters``; the exit code goes with the class.
 
-Exit codes used by the CLI: 0 success, 1 runtime failure, 2 bad usage or invalid graph.
+Every error a user can cause is a subclass of :class:`SocraticError`. The command line maps an
+error to its exit code in one place (``socratic.cli``) by reading ``exit_code``:
+
+- ``1`` runtime failure: :class:`ModelLoadError`, :class:`LLMError`, :class:`NodeError`,
+  :class:`ParseError`, :class:`TrainingError`, :class:`MissingExtraError`;
+- ``2`` bad usage, found before anything ran (:class:`UsageError`): :class:`GraphError`,
+  :class:`ValidationFailed` (every problem of a graph or config file at once),
+  :class:`InputError`, :class:`DataError`.
+
+Messages echo user values cut to a readable length (:func:`shorten`).
 
 Example:
     >>> err = GraphError("unknown node 'x'", file="g.yaml", line=3, col=5)
-    >>> str(err)
-    "g.yaml:3:5: error: unknown node 'x'"
+    >>> str(err), err.exit_code
+    ("g.yaml:3:5: error: unknown node 'x'", 2)
+    >>> exit_code_of(ModelLoadError("no weights")), exit_code_of(ValueError())
+    (1, 1)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: longest echo of a user value inside an error message
+MAX_ECHO = 200
+
+
+def shorten(value: Any, limit: int = MAX_ECHO) -> str:
+    """``repr``-free text of a user value, cut to ``limit`` characters with a count of the rest.
+
+    Example:
+        >>> shorten("x" * 500, 10)
+        'xxxxxxxxxx... (490 more characters)'
+    """
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 class SocraticError(Exception):
-    """Base class of all errors raised on purpose by socratic (runtime failures, exit code 1).
+    """Base class of every error raised on purpose (runtime failure, exit code 1).
 
     Example:
         >>> raise SocraticError("model 'llm' could not be loaded")
@@ -22,7 +51,18 @@ class SocraticError(Exception):
         socratic.errors.SocraticError: model 'llm' could not be loaded
     """
 
-    exit_code = 1
+    exit_code = EXIT_FAILURE
+
+
+class UsageError(SocraticError):
+    """Bad usage: the input, file or flag is wrong and nothing ran (exit code 2).
+
+    Example:
+        >>> UsageError("--out needs --data").exit_code
+        2
+    """
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass
@@ -48,15 +88,18 @@ class Location:
         return ":".join(parts)
 
 
-class GraphError(SocraticError):
-    """A problem with a graph's structure or types, found before anything runs (exit code 2).
+class GraphError(UsageError):
+    """One problem with a graph or config file, found before anything runs (exit code 2).
+
+    Structured: ``node`` and ``socket`` name the place at fault (when there is one), ``kind``
+    what is wrong (``unknown_node``, ``unknown_input``, ``unknown_output``, ``type``, ``cycle``,
+    ``unbound``, ``schema`` ...), ``ref_node`` the node a bad reference points at.
 
     Example:
-        >>> str(GraphError("cycle: a -> b -> a"))
-        '<graph>: error: cycle: a -> b -> a'
+        >>> e = GraphError("cycle: a -> b -> a", node="a", kind="cycle")
+        >>> str(e), e.kind
+        ('<graph>: error: cycle: a -> b -> a', 'cycle')
     """
-
-    exit_code = 2
 
     def __init__(
         self,
@@ -65,17 +108,30 @@ class GraphError(SocraticError):
         file: str | None = None,
         line: int | None = None,
         col: int | None = None,
+        node: str | None = None,
+        socket: str | None = None,
+        kind: str = "",
+        ref_node: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.location = Location(file, line, col)
+        self.node = node
+        self.socket = socket
+        self.kind = kind
+        self.ref_node = ref_node
+
+    def located(self, location: Location) -> GraphError:
+        """The same problem at ``location``."""
+        return GraphError(self.message, file=location.file, line=location.line, col=location.col,
+                          node=self.node, socket=self.socket, kind=self.kind, ref_node=self.ref_node)
 
     def __str__(self) -> str:
         return f"{self.location}: error: {self.message}"
 
 
-class ValidationFailed(SocraticError):
-    """Several graph errors found at once (validation reports every problem, not just the first).
+class ValidationFailed(UsageError):
+    """Every problem of a graph or config file at once (exit code 2).
 
     Example:
         >>> e = ValidationFailed([GraphError("a"), GraphError("b")])
@@ -83,22 +139,34 @@ class ValidationFailed(SocraticError):
         2
     """
 
-    exit_code = 2
-
     def __init__(self, errors: list[GraphError]) -> None:
         self.errors = list(errors)
         super().__init__("\n".join(str(e) for e in self.errors))
 
 
-class InputError(SocraticError):
-    """A graph input (or `--set` / `-i` value) that is missing or of the wrong type (exit code 2).
+class InputError(UsageError):
+    """A graph input, flag or value that is missing or of the wrong type (exit code 2).
 
     Example:
         >>> str(InputError("input 'n' expects int, got 'x'"))
         "input 'n' expects int, got 'x'"
     """
 
-    exit_code = 2
+
+class DataError(UsageError):
+    """A data file, folder or row that cannot be read; names the file and line (exit code 2).
+
+    Example:
+        >>> str(DataError("missing 'image'", file="val.jsonl", line=3))
+        "val.jsonl:3: missing 'image'"
+    """
+
+    def __init__(self, message: str, *, file: Any = None, line: int | None = None) -> None:
+        self.message = message
+        self.file = None if file is None else str(file)
+        self.line = line
+        where = ":".join(str(x) for x in (self.file, line) if x is not None)
+        super().__init__(f"{where}: {message}" if where else message)
 
 
 class NodeError(SocraticError):
@@ -135,7 +203,8 @@ class ParseError(SocraticError):
 
 
 class ModelLoadError(SocraticError):
-    """A model that could not be loaded (missing local file, offline hub, unknown architecture).
+    """A model that could not be loaded (missing local file, offline hub, unknown architecture,
+    a base model that does not match a saved bridge).
 
     Example:
         >>> raise ModelLoadError("open_clip model 'ViT-X' is unknown")
@@ -152,3 +221,34 @@ class LLMError(SocraticError):
         Traceback (most recent call last):
         socratic.errors.LLMError: 401 Unauthorized from http://127.0.0.1:9/v1
     """
+
+
+class TrainingError(SocraticError):
+    """A training run cannot proceed (too little data, a bad checkpoint, ranks that disagree).
+
+    Example:
+        >>> TrainingError("the model has no trainable parameters").exit_code
+        1
+    """
+
+
+class MissingExtraError(SocraticError):
+    """An optional dependency is not installed; names the extra that brings it.
+
+    Example:
+        >>> e = MissingExtraError("open_clip", "vision", "an open_clip model")
+        >>> str(e).split(":")[0]
+        "an open_clip model needs the 'vision' extra"
+    """
+
+    def __init__(self, module: str, extra: str, what: str) -> None:
+        self.module, self.extra = module, extra
+        super().__init__(
+            f"{what} needs the '{extra}' extra: pip install 'socratic-vl[{extra}]'"
+            f" (No module named '{module}')"
+        )
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The documented exit code of an error (1 for anything that is not a SocraticError)."""
+    return int(getattr(exc, "exit_code", EXIT_FAILURE)) if isinstance(exc, SocraticError) else EXIT_FAILURE

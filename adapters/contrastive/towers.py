@@ -37,6 +37,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from socratic.errors import ModelLoadError
+
 __all__ = [
     "BuiltTowers",
     "TowerError",
@@ -57,10 +59,8 @@ _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 _SCALE_KEYS = ("logit_scale", "logit_bias")
 
 
-class TowerError(RuntimeError):
+class TowerError(ModelLoadError):
     """A tower cannot be built or loaded (unknown architecture, checkpoint that does not fit)."""
-
-    exit_code = 1
 
 
 @dataclass

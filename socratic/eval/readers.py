@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from socratic.errors import SocraticError
+from socratic.errors import DataError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -43,22 +43,7 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", 
 PathLike = str | os.PathLike[str]
 
 
-class DatasetError(SocraticError):
-    """A dataset file or folder that cannot be read; names the file and, for JSONL, the line.
-
-    Example:
-        >>> str(DatasetError("missing 'image'", file="val.jsonl", line=3))
-        "val.jsonl:3: missing 'image'"
-    """
-
-    exit_code = 2
-
-    def __init__(self, message: str, *, file: PathLike | None = None, line: int | None = None):
-        self.message = message
-        self.file = None if file is None else str(file)
-        self.line = line
-        where = ":".join(str(x) for x in (self.file, line) if x is not None)
-        super().__init__(f"{where}: {message}" if where else message)
+DatasetError = DataError  # the one data error type (socratic.errors.DataError)
 
 
 # ---------------------------------------------------------------- image folders
@@ -177,7 +162,7 @@ def read_jsonl(
         ['a dog']
         >>> list(read_jsonl(f))
         Traceback (most recent call last):
-        socratic.eval.readers.DatasetError: ...caps.jsonl:2: invalid JSON: ...
+        socratic.errors.DataError: ...caps.jsonl:2: invalid JSON: ...
         >>> found = []
         >>> with warnings.catch_warnings():
         ...     warnings.simplefilter("ignore")
@@ -226,7 +211,7 @@ def read_dataset(path: PathLike, **options: Any) -> Iterator[dict[str, Any]]:
     Example:
         >>> read_dataset("/nonexistent/thing.csv")
         Traceback (most recent call last):
-        socratic.eval.readers.DatasetError: /nonexistent/thing.csv: not a directory or a .jsonl file
+        socratic.errors.DataError: /nonexistent/thing.csv: not a directory or a .jsonl file
     """
     target = Path(path)
     if target.is_dir():

@@ -40,14 +40,17 @@ class ImageIndex:
         ``ImageIndex.load("idx/")``.
     """
 
-    def __init__(self, embeddings: np.ndarray, ids: Sequence[str], model: str = "") -> None:
+    def __init__(
+        self, embeddings: np.ndarray, ids: Sequence[str], model: str = "", *, normalized: bool = False
+    ) -> None:
         emb = np.asarray(embeddings, dtype=np.float32)
         if emb.ndim != 2:
             raise ValueError(f"embeddings must be 2-D [N, D], got shape {emb.shape}")
         ids = [str(i) for i in ids]
         if len(ids) != emb.shape[0]:
             raise ValueError(f"{len(ids)} ids for {emb.shape[0]} embeddings")
-        self.embeddings = l2_normalize(emb)
+        # re-normalising unit vectors can move the last bit: rows already unit-norm stay as given
+        self.embeddings = emb if normalized else l2_normalize(emb)
         self.ids = ids
         self.model = model
 
@@ -125,4 +128,4 @@ class ImageIndex:
             meta = json.loads((src / "ids.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise SocraticError(f"cannot read image index {src}: {exc}") from None
-        return cls(emb, meta["ids"], model=meta.get("model", ""))
+        return cls(emb, meta["ids"], model=meta.get("model", ""), normalized=True)
