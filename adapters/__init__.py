@@ -29,7 +29,9 @@ _EXPORTS = {
     "DataConfig": "config",
     "TrainConfig": "config",
     "RunConfig": "config",
-    "ConfigError": "config",
+    "load_training_config": "tasks",
+    "register_task": "tasks",
+    "train": "tasks",
     # synthetic data (PIL only)
     "ShapeSample": "synthetic",
     "make_shapes_dataset": "synthetic",
@@ -49,7 +51,6 @@ _EXPORTS = {
     "save_bridge": "io",
     "load_bridge": "io",
     "BridgeLoadError": "io",
-    "run": "runs",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,9 +1,11 @@
 """Configs of adapters runs: bridges (with a ``type`` discriminator), vision encoder, LM, data,
-training, and the top-level :class:`RunConfig` read from YAML (``socratic train CONFIG.yaml``).
+training, and the top-level :class:`RunConfig` of ``task: bridge`` and ``task: lora``.
 
-Configs are pydantic models with ``extra="forbid"``: a misspelt key is an error that names the
-file and the key path. Everything round-trips through JSON and YAML. Importing this module does
-not import torch.
+Configs are pydantic models with ``extra="forbid"``. Files are read by
+:func:`socratic.adapters.tasks.load_training_config` in the project's one config language
+(``FILE:LINE:COL`` for every problem, "did you mean", one ``--set`` rule, ``./`` paths relative
+to the file). Everything round-trips through JSON and YAML. Importing this module does not
+import torch.
 
 Example:
     >>> cfg = bridge_config_from_dict({"type": "clipcap", "mapping": "transformer"})
@@ -25,15 +27,14 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializeAsAny,
-    ValidationError,
     field_validator,
+    model_validator,
 )
 
 __all__ = [
     "BRIDGE_CONFIGS",
     "BridgeConfig",
     "ClipCapConfig",
-    "ConfigError",
     "DataConfig",
     "FrozenConfig",
     "LMConfig",
@@ -43,16 +44,9 @@ __all__ = [
     "RunConfig",
     "TrainConfig",
     "VisionConfig",
-    "apply_overrides",
     "bridge_config_from_dict",
     "register_bridge_config",
 ]
-
-
-class ConfigError(ValueError):
-    """A user error in a config: the message names the file and the key (exit code 2)."""
-
-    exit_code = 2
 
 
 class _Model(BaseModel):
@@ -341,7 +335,8 @@ class RunConfig(_Model):
             return value
         return bridge_config_from_dict(value)
 
-    def model_post_init(self, __context: Any) -> None:
+    @model_validator(mode="after")
+    def _sections_fit_the_task(self) -> RunConfig:
         if self.task == "bridge":
             if self.bridge is None:
                 raise ValueError("task 'bridge' needs a 'bridge' section")
@@ -354,78 +349,4 @@ class RunConfig(_Model):
             )
         if self.task == "lora" and self.lm.tune not in ("lora", "prefix"):
             raise ValueError("task 'lora' needs lm.tune: lora or prefix")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> RunConfig:
-        """Validate a mapping; errors become one :class:`ConfigError` naming file and key."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: error: the config must be a mapping of sections")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            raise config_error(e, source) from None
-        except ValueError as e:  # from model_post_init / bridge lookup outside pydantic
-            raise ConfigError(f"{source}: error: {e}") from None
-
-    @classmethod
-    def from_yaml(
-        cls, path: str | os.PathLike[str], overrides: list[str] | None = None
-    ) -> RunConfig:
-        """Read a YAML (or JSON) file, apply ``key.path=value`` overrides, validate.
-
-        Relative paths inside the file stay relative to the current directory, as written.
-        """
-        return cls.from_dict(read_config_file(path, overrides), source=str(path))
-
-
-def config_error(exc: ValidationError, source: str) -> ConfigError:
-    """One ``FILE: error: key.path: message`` line per pydantic problem."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-        msg = err["msg"].replace("Value error, ", "")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"{source}: error: {loc or '<root>'}: {msg}")
-    return ConfigError("\n".join(lines))
-
-
-def read_config_file(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Any:
-    """A YAML (or JSON) config file's data with ``key.path=value`` overrides applied."""
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{path}: error: config file not found")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: error: invalid YAML: {getattr(e, 'problem', e)}") from None
-    data = data or {}
-    if isinstance(data, dict):
-        apply_overrides(data, overrides or [], source=str(path))
-    return data
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "--set") -> None:
-    """Apply ``a.b.c=value`` strings (values parsed as YAML scalars) to a nested mapping."""
-    import yaml
-
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{source}: error: override {item!r} must look like key.path=value")
-        parts = key.strip().split(".")
-        node: Any = data
-        for part in parts[:-1]:
-            if not isinstance(node, dict):
-                raise ConfigError(f"{source}: error: override {key}: {part} is not a section")
-            node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"{source}: error: override {key}: parent is not a section")
-        try:
-            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            node[parts[-1]] = raw
+        return self

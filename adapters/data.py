@@ -22,9 +22,7 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -92,19 +90,6 @@ class SkipReport:
 # ---------------------------------------------------------------- readers
 
 
-def _fmt(path: str, fmt: str) -> str:
-    if fmt != "auto":
-        return fmt
-    suffix = Path(path).suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix in (".csv", ".tsv"):
-        return "csv"
-    if suffix == ".json":
-        return "coco"
-    raise DataError(f"{path}: cannot guess the data format from '{suffix}'; set data.format")
-
-
 def read_captions(
     path: str | os.PathLike[str],
     fmt: str = "auto",
@@ -115,73 +100,33 @@ def read_captions(
     caption_column: str = "caption",
     max_samples: int | None = None,
 ) -> list[CaptionRecord]:
-    """Read (image, caption) records; one record per caption, each knowing all references.
+    """Read (image, caption) records through :mod:`socratic.datasets` (JSONL, CSV, COCO
+    captions); one record per caption, each knowing all references of its image.
 
-    ``coco``: Karpathy ``dataset_coco.json`` ({images: [{filepath, filename, split,
-    sentences: [{raw}]}]}, filtered by ``splits``) or COCO ``captions_*.json``
-    ({images: [{id, file_name}], annotations: [{image_id, caption}]}).
+    ``coco``: Karpathy ``dataset_coco.json`` (filtered by ``splits``) or COCO
+    ``captions_*.json``. JSONL / CSV rows name the image in ``image_column`` and the caption (or
+    a list of captions) in ``caption_column``. Image paths are relative to ``image_root``
+    (default: the data file's folder).
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError(f"data file not found: {path}")
-    fmt = _fmt(path, fmt)
-    root = image_root if image_root is not None else os.path.dirname(os.path.abspath(path))
-    pairs: list[tuple[str, list[str]]] = []
-    if fmt == "jsonl":
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    caps = row[caption_column]
-                    pairs.append((row[image_column], caps if isinstance(caps, list) else [caps]))
-                except (json.JSONDecodeError, KeyError, TypeError) as e:
-                    raise DataError(
-                        f"{path}:{n}: error: expected JSON with '{image_column}' and "
-                        f"'{caption_column}' ({type(e).__name__}: {e})"
-                    ) from None
-    elif fmt == "csv":
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f, delimiter="\t" if path.endswith(".tsv") else ",")
-            cols = reader.fieldnames or []
-            if image_column not in cols or caption_column not in cols:
-                raise DataError(
-                    f"{path}: error: CSV needs columns '{image_column}' and '{caption_column}', "
-                    f"has {cols}"
-                )
-            for row in reader:
-                pairs.append((row[image_column], [row[caption_column]]))
-    elif fmt == "coco":
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        if "annotations" in data:
-            files = {im["id"]: im["file_name"] for im in data["images"]}
-            grouped: dict[Any, list[str]] = {}
-            for ann in data["annotations"]:
-                grouped.setdefault(ann["image_id"], []).append(ann["caption"])
-            pairs = [(files[i], caps) for i, caps in grouped.items() if i in files]
-        elif "images" in data:
-            wanted = set(splits) if splits else None
-            for im in data["images"]:
-                if wanted is not None and im.get("split") not in wanted:
-                    continue
-                rel = os.path.join(im.get("filepath", ""), im["filename"])
-                pairs.append((rel, [s["raw"] for s in im.get("sentences", [])]))
-        else:
-            raise DataError(f"{path}: error: not a COCO captions file (no 'images')")
-    else:
-        raise DataError(f"{path}: unknown data format {fmt!r}")
-    records = []
-    for img, caps in pairs:
-        caps = [c.strip() for c in caps if isinstance(c, str) and c.strip()]
-        full = img if os.path.isabs(img) else os.path.join(root, img)
-        for c in caps:
-            records.append(CaptionRecord(full, c, caps))
+    from socratic.datasets import iter_records
+
+    rows = iter_records(path, fmt, resolve=(image_column,), image_root=image_root, splits=splits)
+    records: list[CaptionRecord] = []
+    for row in rows:
+        caps = row.get("captions", row.get(caption_column))  # type: ignore[union-attr]
+        image = row.get(image_column)  # type: ignore[union-attr]
+        if not isinstance(image, str) or caps is None:
+            raise DataError(f"expected columns '{image_column}' and '{caption_column}'", file=path,
+                            line=getattr(row, "line", None))
+        caps = [c.strip() for c in (caps if isinstance(caps, list) else [caps])
+                if isinstance(c, str) and c.strip()]
+        records += [CaptionRecord(image, c, caps) for c in caps]
+        if max_samples and len(records) >= max_samples:
+            break
     if max_samples:
         records = records[:max_samples]
     if not records:
-        raise DataError(f"{path}: error: no (image, caption) rows found")
+        raise DataError("no (image, caption) rows found", file=path)
     return records
 
 
@@ -219,27 +164,19 @@ def read_prompt_completion(
     completion_field: str = "completion",
     max_samples: int | None = None,
 ) -> list[tuple[str, str]]:
-    """Read ``{"prompt", "completion"}`` JSONL rows (for LoRA / prefix tuning of the LM)."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError(f"data file not found: {path}")
+    """Read ``{"prompt", "completion"}`` rows (JSONL or CSV; for LoRA / prefix tuning)."""
+    from socratic.datasets import iter_records
+
     out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                out.append((str(row[prompt_field]), str(row[completion_field])))
-            except (json.JSONDecodeError, KeyError) as e:
-                raise DataError(
-                    f"{path}:{n}: error: expected JSON with '{prompt_field}' and "
-                    f"'{completion_field}' ({type(e).__name__})"
-                ) from None
-    if max_samples:
-        out = out[:max_samples]
+    for row in iter_records(path, resolve=()):
+        if prompt_field not in row or completion_field not in row:  # type: ignore[operator]
+            raise DataError(f"expected '{prompt_field}' and '{completion_field}'", file=path,
+                            line=getattr(row, "line", None))
+        out.append((str(row[prompt_field]), str(row[completion_field])))  # type: ignore[index]
+        if max_samples and len(out) >= max_samples:
+            break
     if not out:
-        raise DataError(f"{path}: error: no rows")
+        raise DataError("no rows", file=path)
     return out
 
 
@@ -348,7 +285,7 @@ class CaptionDataset:
         self.prompt = prompt
         self.late_failures = 0
         self.images = sorted({r.image for r in self.records})
-        self._row = {p: i for i, p in enumerate(self.images)}
+        self.row_of = {p: i for i, p in enumerate(self.images)}
         if features is not None and len(features) != len(self.images):
             raise DataError(f"feature rows ({len(features)}) != distinct images ({len(self.images)})")
 
@@ -361,7 +298,7 @@ class CaptionDataset:
         if self.prompt is not None:
             ex["prompt"] = self.prompt
         if self.features is not None:
-            ex["features"] = np.array(self.features[self._row[rec.image]])
+            ex["features"] = np.array(self.features[self.row_of[rec.image]])
             return ex
         for k in range(len(self.records)):
             r = self.records[(i + k) % len(self.records)]

@@ -1,6 +1,6 @@
 """Prepare the offline shapes demo used by ``examples/train_*.yaml``.
 
-``python -m socratic.adapters.demo [ROOT]`` (default ``examples/data/shapes``) writes synthetic
+``socratic demo --prepare-data ROOT`` (e.g. ``examples/data/shapes``) writes synthetic
 train / val caption sets (JSONL + PNG) and tiny base models trained for a few seconds (a BPE
 tokenizer, a GPT-2 and a T5 LM, a timm CNN encoder, an open_clip ViT) under ``ROOT/models``.
 Then ``socratic train examples/train_clipcap.yaml`` runs offline in about a minute on a CPU.
@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 __all__ = ["prepare_shapes_demo"]
@@ -53,6 +52,3 @@ def prepare_shapes_demo(root: str = "examples/data/shapes", quick: bool = False)
     make_tiny_open_clip(models / "clip", image_size=32)
     return out
 
-
-if __name__ == "__main__":
-    print(prepare_shapes_demo(*(sys.argv[1:2] or ["examples/data/shapes"])))

@@ -1,5 +1,4 @@
-"""Caption metrics used during training: exact match and BLEU (from
-``socratic.eval.caption_metrics`` when available, else a small corpus BLEU of our own).
+"""Caption metrics used during training: exact match and BLEU (``socratic.eval``'s).
 
 Example:
     >>> exact_match([["a red circle"]], ["A red circle."])
@@ -10,9 +9,7 @@ Example:
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 
 __all__ = ["bleu", "caption_metrics", "exact_match", "normalize"]
@@ -34,35 +31,11 @@ def exact_match(references: Sequence[Sequence[str]], hypotheses: Sequence[str]) 
     return hits / len(hypotheses)
 
 
-def _own_bleu(references: Sequence[Sequence[str]], hypotheses: Sequence[str], n: int = 4) -> float:
-    match, total = [0] * n, [0] * n
-    hyp_len = ref_len = 0
-    for refs, hyp in zip(references, hypotheses, strict=True):
-        h = normalize(hyp).split()
-        rs = [normalize(r).split() for r in refs]
-        hyp_len += len(h)
-        ref_len += min((abs(len(r) - len(h)), len(r)) for r in rs)[1] if rs else 0
-        for k in range(1, n + 1):
-            hc = Counter(tuple(h[i : i + k]) for i in range(len(h) - k + 1))
-            best: Counter[tuple[str, ...]] = Counter()
-            for r in rs:
-                best |= Counter(tuple(r[i : i + k]) for i in range(len(r) - k + 1))
-            match[k - 1] += sum(min(c, best[g]) for g, c in hc.items())
-            total[k - 1] += max(len(h) - k + 1, 0)
-    if hyp_len == 0 or min(match) == 0:
-        return 0.0
-    log_p = sum(math.log(m / t) for m, t in zip(match, total, strict=True)) / n
-    bp = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / max(hyp_len, 1))
-    return bp * math.exp(log_p)
-
-
 def bleu(references: Sequence[Sequence[str]], hypotheses: Sequence[str], n: int = 4) -> float:
-    """Corpus BLEU-n (0..1)."""
-    try:
-        from socratic.eval.caption_metrics import bleu as _bleu
-    except ImportError:
-        return _own_bleu(references, hypotheses, n)
-    return float(_bleu([list(r) for r in references], list(hypotheses), n=n))
+    """Corpus BLEU-n (0..1), :func:`socratic.eval.caption_metrics.bleu`."""
+    from socratic.eval.caption_metrics import bleu as corpus_bleu
+
+    return float(corpus_bleu([list(r) for r in references], list(hypotheses), n=n))
 
 
 def caption_metrics(

@@ -136,7 +136,7 @@ def build_bridge_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, 
         for s in range(0, len(images), t.batch_size):
             chunk = images[s : s + t.batch_size]
             if val_ds.features is not None:
-                rows = [val_ds._row[p] for p, _ in chunk]
+                rows = [val_ds.row_of[p] for p, _ in chunk]
                 feats = torch.as_tensor(np.asarray(val_ds.features[rows]))
                 outs = model.generate(features=feats, max_new_tokens=t.eval_max_new_tokens)
             else:

@@ -18,7 +18,9 @@ import sys
 import tempfile
 import time
 
-from socratic import cache, usage
+from socratic import usage
+from socratic.cache import Cache
+from socratic.context import BuildContext
 from socratic.llm.openai_backend import OpenAILLM
 from socratic.testing import FakeOpenAIProcess
 
@@ -45,10 +47,10 @@ def main() -> int:
     print("-" * 80)
     ok = True
     for latency in args.latency:
-        cache.configure(tempfile.mkdtemp(prefix="socratic-bench-cache-"))
+        cold_cache = Cache(tempfile.mkdtemp(prefix="socratic-bench-cache-"))
         with FakeOpenAIProcess(latency=latency) as server:
             llm = OpenAILLM(model="bench", base_url=server.base_url,
-                            max_concurrency=args.concurrency)
+                            max_concurrency=args.concurrency).bind(BuildContext(cache=cold_cache))
             rows = []
             answers = []
             for name in ("1: cold", "2: cached", "3: cached", "4: cached"):

@@ -4,7 +4,8 @@ The database uses WAL mode and a busy timeout, so several processes (parallel `s
 calls) can share it. Credentials never enter a key or a value: :func:`request_key` drops any
 field whose name looks like a secret before hashing.
 
-Location: ``--cache-dir`` flag, else ``$SOCRATIC_CACHE_DIR``, else the user's cache directory
+Location: ``--cache-dir`` flag (through the graph's :class:`~socratic.context.BuildContext`),
+else ``$SOCRATIC_CACHE_DIR``, else the user's cache directory
 (``platformdirs.user_cache_dir("socratic")``). ``SOCRATIC_NO_CACHE=1`` or ``--no-cache``
 disables it.
 
@@ -191,21 +192,17 @@ class Cache:
 
 
 _default: Cache | None = None
-_disabled = False
-
-
-def configure(directory: str | os.PathLike[str] | None = None, *, enabled: bool = True) -> None:
-    """Set the process-wide cache used by models (the CLI calls this from its flags)."""
-    global _default, _disabled
-    _disabled = not enabled
-    _default = Cache(directory) if enabled else None
+_default_lock = threading.Lock()
 
 
 def get_cache() -> Cache | None:
-    """The process-wide cache, or None when caching is disabled."""
+    """The default cache (``$SOCRATIC_CACHE_DIR`` or the user cache directory), or ``None`` when
+    ``SOCRATIC_NO_CACHE`` is set. Graphs choose their cache explicitly through
+    :class:`socratic.context.BuildContext`; this is what they get by default."""
     global _default
-    if _disabled or os.environ.get("SOCRATIC_NO_CACHE", "") not in ("", "0"):
+    if os.environ.get("SOCRATIC_NO_CACHE", "") not in ("", "0"):
         return None
-    if _default is None:
-        _default = Cache()
-    return _default
+    with _default_lock:
+        if _default is None or _default.directory != default_cache_dir():
+            _default = Cache()
+        return _default

@@ -68,9 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--inputs", metavar="FILE.json", help="graph inputs from a JSON object")
     run.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                      help="override a value of the file, e.g. models.llm.model=gpt-4o")
-    run.add_argument("--data", metavar="ROWS.jsonl", help="run once per row (a JSON object a line)")
+    run.add_argument("--data", metavar="ROWS",
+                     help="run once per row: JSONL, CSV/TSV, COCO captions JSON, Parquet, or a folder"
+                          " of class folders; columns that are not inputs are copied to the output")
     run.add_argument("--out", metavar="OUT.jsonl",
                      help="write each finished row here; a re-run skips rows already done")
+    run.add_argument("--unordered", action="store_true",
+                     help="write rows as they finish (default: output line i is input row i)")
+    run.add_argument("--id-column", metavar="NAME",
+                     help="the column that identifies a row when resuming (default: its position)")
     run.add_argument("--concurrency", type=_positive_int, default=8,
                      help="rows in flight with --data; calls in flight for one run")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
@@ -95,13 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     nodes.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     _add_common(nodes)
 
+    backends = sub.add_parser("backends", help="list every model backend with its options")
+    backends.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    _add_common(backends)
+
     cache = sub.add_parser("cache", help="response / embedding cache: stats or clear")
     cache.add_argument("action", choices=["stats", "clear"])
     cache.add_argument("--cache-dir")
     cache.add_argument("--namespace", help="only this namespace (clear)")
     _add_common(cache)
 
-    train = sub.add_parser("train", help="train a bridge or a LoRA adapter from a config")
+    train = sub.add_parser("train", help="train what a config's task: names (bridge, lora, contrastive)")
     train.add_argument("config", help="training config (YAML)")
     train.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
     _add_common(train)
@@ -121,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="a smaller, faster run")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-clipcap", action="store_true", help="skip training the ClipCap bridge")
+    demo.add_argument("--prepare-data", metavar="DIR",
+                      help="only write the shapes data and tiny models that examples/train_*.yaml"
+                           " read (e.g. examples/data/shapes), then stop")
     _add_common(demo)
     return parser
 

@@ -37,8 +37,8 @@ from typing import Any
 
 from .errors import GraphError, InputError, Location, ValidationFailed
 from .node import REQUIRED, Node, Socket
-from .refs import INPUTS, Const, Ref
-from .types import coerce_value, element_type, is_assignable, type_name
+from .refs import INPUTS, Const, Pack, Ref, read_value
+from .types import coerce_value, element_type, is_assignable, leaves, path_text, type_at, type_name
 
 
 @dataclass
@@ -61,7 +61,7 @@ class NodeEntry:
 
     name: str
     node: Node
-    bindings: dict[str, Ref] = field(default_factory=dict)
+    bindings: dict[str, Ref | Pack] = field(default_factory=dict)
     constants: dict[str, Any] = field(default_factory=dict)
     for_each: dict[str, Ref] = field(default_factory=dict)
     locations: dict[str, Location] = field(default_factory=dict)
@@ -72,7 +72,12 @@ class NodeEntry:
         return self.locations.get(key) or self.locations.get("") or Location()
 
     def sources(self) -> Iterator[tuple[str, Ref]]:
-        yield from self.bindings.items()
+        """``(socket, reference)`` for every reference the node reads (inside packs too)."""
+        for socket, b in self.bindings.items():
+            if isinstance(b, Pack):
+                yield from ((socket, ref) for _, ref in b.refs)
+            else:
+                yield socket, b
         yield from self.for_each.items()
 
 
@@ -115,25 +120,32 @@ class Graph:
         for_each: dict[str, str | Ref] | None = None,
         **bindings: Any,
     ) -> None:
-        """Add a node. String (or :class:`Ref`) bindings are references, checked at once;
-        :class:`Const` or non-string values are constants. ``for_each`` maps a socket to a
-        list-typed source: the node runs once per element and its outputs become lists."""
+        """Add a node. String (or :class:`Ref`) bindings are references, checked at once; lists
+        and dicts with :class:`Ref` objects inside are packs (each reference checked against its
+        element's type); :class:`Const` or other values are constants. ``for_each`` maps a socket
+        to a list-typed source: the node runs once per element and its outputs become lists."""
         if name in self.nodes or name == INPUTS:
             raise GraphError(f"a node named '{name}' already exists")
-        entry = self._add_entry(name, node)
+        entry = self.add_node(name, node)
         try:
             for socket, src in (for_each or {}).items():
                 self._bind(entry, socket, src, fan=True, check=True, fresh=True)
             for socket, value in bindings.items():
-                if isinstance(value, (str, Ref)):
+                if isinstance(value, Const):
+                    self.set_constant(name, socket, value.value)
+                    continue
+                value = value if isinstance(value, str) else read_value(value, refs_as=Ref)
+                if isinstance(value, (str, Ref, Pack)):
                     self._bind(entry, socket, value, check=True, fresh=True)
                 else:
-                    self.set_constant(name, socket, value.value if isinstance(value, Const) else value)
+                    self.set_constant(name, socket, value)
         except GraphError:
             del self.nodes[name]
             raise
 
-    def _add_entry(self, name: str, node: Node | type[Node]) -> NodeEntry:
+    def add_node(self, name: str, node: Node | type[Node]) -> NodeEntry:
+        """Place a node without binding or checking anything (loaders that bind sockets one by
+        one and call :meth:`validate` at the end use this); returns its entry."""
         if isinstance(node, type):
             node = node()
         if not isinstance(node, Node):
@@ -168,7 +180,7 @@ class Graph:
         self,
         entry: NodeEntry,
         socket: str,
-        source: str | Ref,
+        source: str | Ref | Pack,
         *,
         fan: bool = False,
         check: bool,
@@ -176,7 +188,9 @@ class Graph:
     ) -> None:
         """Bind a socket; ``fresh``: the node was just added, so nothing reads it yet and no
         edge into it can close a cycle (building a graph node by node stays linear)."""
-        ref = source if isinstance(source, Ref) else Ref.parse(source)
+        ref = source if isinstance(source, (Ref, Pack)) else Ref.parse(source)
+        if isinstance(ref, Pack):
+            ref = self.coerce_pack(entry, socket, ref)
         target = entry.for_each if fan else entry.bindings
         other = entry.bindings if fan else entry.for_each
         other.pop(socket, None)
@@ -235,11 +249,11 @@ class Graph:
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"node '{entry.name}' has no input '{socket}'{hint}; its inputs: {names}"
 
-    def _err(self, message: str, loc: Location | None) -> GraphError:
+    def _err(self, message: str, loc: Location | None, **structure: Any) -> GraphError:
         loc = loc or Location(self.file)
-        return GraphError(message, file=loc.file or self.file, line=loc.line, col=loc.col)
+        return GraphError(message, file=loc.file or self.file, line=loc.line, col=loc.col, **structure)
 
-    def _check_ref(self, ref: Ref, used_by: str, loc: Location | None) -> GraphError | None:
+    def _check_ref(self, ref: Ref, used_by: str, loc: Location | None, **where: Any) -> GraphError | None:
         if ref.is_input:
             if ref.socket not in self.inputs:
                 names = ", ".join(self.inputs) or "none"
@@ -247,32 +261,33 @@ class Graph:
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 return self._err(
                     f"{used_by}: {ref} refers to an unknown graph input '{ref.socket}'{hint};"
-                    f" inputs: {names}",
-                    loc,
-                )
+                    f" inputs: {names}", loc, kind="unknown_input", **where)
             return None
         if ref.node not in self.nodes:
-            return self._err(f"{used_by}: {ref} refers to {self._unknown_node_message(ref.node)}", loc)
+            return self._err(f"{used_by}: {ref} refers to {self._unknown_node_message(ref.node)}", loc,
+                             kind="unknown_node", ref_node=ref.node, **where)
         outs = self.nodes[ref.node].outputs
         if ref.socket not in outs:
             close = get_close_matches(ref.socket, list(outs), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             return self._err(
                 f"{used_by}: node '{ref.node}' has no output '{ref.socket}'{hint};"
-                f" its outputs: {', '.join(outs) or 'none'}",
-                loc,
-            )
+                f" its outputs: {', '.join(outs) or 'none'}", loc,
+                kind="unknown_output", ref_node=ref.node, **where)
         return None
 
     def _check_binding(
-        self, entry: NodeEntry, socket: str, ref: Ref, fan: bool
+        self, entry: NodeEntry, socket: str, ref: Ref | Pack, fan: bool
     ) -> list[GraphError]:
         key = f"for_each.{socket}" if fan else socket
         loc = entry.where(key)
+        where = {"node": entry.name, "socket": socket}
         if socket not in entry.inputs:
-            return [self._err(self._no_input_message(entry, socket), loc)]
+            return [self._err(self._no_input_message(entry, socket), loc, kind="no_such_input", **where)]
+        if isinstance(ref, Pack):
+            return self._check_pack(entry, socket, ref)
         target = f"'{entry.name}.{socket}'"
-        problem = self._check_ref(ref, f"input {target}", loc)
+        problem = self._check_ref(ref, f"input {target}", loc, **where)
         if problem:
             return [problem]
         src_t = self.ref_type(ref)
@@ -280,74 +295,100 @@ class Graph:
         if fan:
             elem = element_type(src_t)
             if elem is None:
-                return [
-                    self._err(
-                        f"for_each needs a list: {ref} is {type_name(src_t)}, so {target}"
-                        f" (expects {type_name(dst_t)}) cannot run once per element",
-                        loc,
-                    )
-                ]
+                return [self._err(
+                    f"for_each needs a list: {ref} is {type_name(src_t)}, so {target}"
+                    f" (expects {type_name(dst_t)}) cannot run once per element", loc, kind="type", **where)]
             if not is_assignable(elem, dst_t):
-                return [
-                    self._err(
-                        f"type mismatch: for_each over {ref} gives {type_name(elem)} items but"
-                        f" {target} expects {type_name(dst_t)}",
-                        loc,
-                    )
-                ]
+                return [self._err(
+                    f"type mismatch: for_each over {ref} gives {type_name(elem)} items but"
+                    f" {target} expects {type_name(dst_t)}", loc, kind="type", **where)]
             return []
         if not is_assignable(src_t, dst_t):
             hint = ""
             if element_type(src_t) is not None and is_assignable(element_type(src_t), dst_t):
                 hint = " (to run once per element, use for_each)"
-            return [
-                self._err(
-                    f"type mismatch: {ref} is {type_name(src_t)} but {target} expects"
-                    f" {type_name(dst_t)}{hint}",
-                    loc,
-                )
-            ]
+            return [self._err(
+                f"type mismatch: {ref} is {type_name(src_t)} but {target} expects"
+                f" {type_name(dst_t)}{hint}", loc, kind="type", **where)]
         return []
 
-    def _cycle_errors(self, only_through: str | None = None) -> list[GraphError]:
-        deps = {
-            name: {r.node for _, r in e.sources() if not r.is_input and r.node in self.nodes}
-            for name, e in self.nodes.items()
-        }
-        state: dict[str, int] = {}
-        stack: list[str] = []
+    def _check_pack(self, entry: NodeEntry, socket: str, pack: Pack) -> list[GraphError]:
+        """Each reference inside a list/mapping against the socket type's element at its
+        place; the constants around them against theirs."""
+        dst_t = entry.inputs[socket].type
         errors: list[GraphError] = []
-        seen_cycles: set[frozenset[str]] = set()
-
-        def visit(root: str) -> None:  # iterative DFS: no recursion limit on long chains
-            state[root] = 1
-            stack.append(root)
-            todo = [iter(sorted(deps[root]))]
-            while todo:
-                d = next(todo[-1], None)
-                if d is None:
-                    todo.pop()
-                    state[stack.pop()] = 2
-                    continue
-                if state.get(d) == 1:
-                    cycle = stack[stack.index(d) :]
-                    key = frozenset(cycle)
-                    if key not in seen_cycles and (only_through is None or only_through in key):
-                        seen_cycles.add(key)
-                        path = " -> ".join([*cycle, d])
-                        errors.append(self._err(f"cycle: {path}", self.nodes[cycle[0]].where()))
-                elif d not in state:
-                    state[d] = 1
-                    stack.append(d)
-                    todo.append(iter(sorted(deps[d])))
-
-        for n in sorted(self.nodes):
-            if n not in state:
-                visit(n)
+        where = {"node": entry.name, "socket": socket}
+        for path, ref in pack.refs:
+            label = f"'{entry.name}.{socket}{path_text(path)}'"
+            loc = entry.where(f"{socket}{path_text(path)}")
+            problem = self._check_ref(ref, f"input {label}", loc, **where)
+            if problem:
+                errors.append(problem)
+                continue
+            expected = type_at(dst_t, path)
+            src_t = self.ref_type(ref)
+            if expected is None:
+                errors.append(self._err(f"{ref} is placed at {label}, but the socket's type"
+                                        f" {type_name(dst_t)} has no element there", loc,
+                                        kind="type", **where))
+            elif not is_assignable(src_t, expected):
+                errors.append(self._err(f"type mismatch: {ref} is {type_name(src_t)} but {label}"
+                                        f" expects {type_name(expected)}", loc, kind="type", **where))
         return errors
 
+    def coerce_pack(self, entry: NodeEntry, socket: str, pack: Pack) -> Pack:
+        """The pack with its constants checked and converted (paths become images for image
+        elements ...) against the socket type; raises :class:`GraphError` for the first bad one."""
+        dst_t = entry.inputs[socket].type if socket in entry.inputs else Any
+        skip = {path for path, _ in pack.refs}
+        template = copy.deepcopy(pack.template)
+        for path, value in leaves(template, skip):
+            label = f"'{entry.name}.{socket}{path_text(path)}'"
+            expected = type_at(dst_t, path)
+            if expected is None:
+                raise GraphError(f"{label}: the socket's type {type_name(dst_t)} has no element there",
+                                 kind="type", node=entry.name, socket=socket)
+            try:
+                converted = coerce_value(value, expected, what=label)
+            except TypeError as exc:
+                raise GraphError(str(exc), kind="type", node=entry.name, socket=socket) from None
+            if path:
+                target = template
+                for key in path[:-1]:
+                    target = target[key]
+                target[path[-1]] = converted
+        return Pack(template, pack.refs)
+
+    def dependencies(self) -> dict[str, set[str]]:
+        """Node -> the nodes it reads from (references to unknown nodes left out)."""
+        return {name: {r.node for _, r in e.sources() if not r.is_input and r.node in self.nodes}
+                for name, e in self.nodes.items()}
+
+    def _cycle_errors(self, only_through: str | None = None) -> list[GraphError]:
+        """Every cycle (``graphlib`` finds one at a time; its nodes are set aside and the
+        search goes on), or only those through the node ``only_through``."""
+        from graphlib import CycleError, TopologicalSorter
+
+        deps = self.dependencies()
+        errors: list[GraphError] = []
+        while True:
+            try:
+                TopologicalSorter(deps).prepare()
+                return errors
+            except CycleError as exc:
+                cycle = list(reversed(exc.args[1]))  # a -> b: a reads from b
+                first = min(range(len(cycle) - 1), key=lambda i: cycle[i])
+                cycle = [*cycle[first:-1], *cycle[:first], cycle[first]]
+                if only_through is None or only_through in cycle:
+                    errors.append(self._err(f"cycle: {' -> '.join(cycle)}", self.nodes[cycle[0]].where(),
+                                            kind="cycle", node=cycle[0]))
+                for n in cycle:
+                    deps.pop(n, None)
+                deps = {n: d - set(cycle) for n, d in deps.items()}
+
     def validate(self) -> list[GraphError]:
-        """Every problem at once: references, types, cycles, unbound inputs, outputs."""
+        """Every problem at once, structured (``node``, ``socket``, ``kind``): references,
+        types, cycles, unbound inputs, outputs."""
         errors: list[GraphError] = []
         for entry in self.nodes.values():
             for socket, ref in entry.bindings.items():
@@ -356,18 +397,16 @@ class Graph:
                 errors += self._check_binding(entry, socket, ref, True)
             for socket in entry.constants:
                 if socket not in entry.inputs:
-                    errors.append(self._err(self._no_input_message(entry, socket), entry.where(socket)))
+                    errors.append(self._err(self._no_input_message(entry, socket), entry.where(socket),
+                                            kind="no_such_input", node=entry.name, socket=socket))
             bound = {*entry.bindings, *entry.constants, *entry.for_each}
             for sname, sock in entry.inputs.items():
                 if sock.required and sname not in bound:
                     origin = f" ({sock.description})" if sock.description else ""
-                    errors.append(
-                        self._err(
-                            f"node '{entry.name}': required input '{sname}'"
-                            f" ({type_name(sock.type)}){origin} has no source",
-                            entry.where(),
-                        )
-                    )
+                    errors.append(self._err(
+                        f"node '{entry.name}': required input '{sname}'"
+                        f" ({type_name(sock.type)}){origin} has no source", entry.where(),
+                        kind="unbound", node=entry.name, socket=sname))
         for name, ref in self.outputs.items():
             problem = self._check_ref(ref, f"output '{name}'", self.output_locations.get(name))
             if problem:
@@ -433,28 +472,24 @@ class Graph:
         self, rows: Iterable[dict[str, Any]], *, concurrency: int = 8
     ) -> list[dict[str, Any]]:
         """Run over many input rows; each result is ``{"outputs": ...}`` or ``{"error": ...}``,
-        in row order. A failing row never stops the others. Batchable nodes get real batches
-        across rows."""
+        in row order. A failing row never stops the others; keys that are not graph inputs are
+        ignored. Batchable nodes get real batches across rows (see :mod:`socratic.runner`)."""
+        from .runner import RowRunner
 
-        async def collect() -> list[dict[str, Any]]:
-            results: dict[int, dict[str, Any]] = {}
-            async for index, result in self.aiter_many(rows, concurrency=concurrency):
-                results[index] = result
-            return [results[i] for i in sorted(results)]
-
-        import asyncio
-
-        return asyncio.run(collect())
+        records = RowRunner(self, concurrency=concurrency).collect(rows)
+        return [{k: r[k] for k in ("outputs", "error", "node") if k in r} for r in records]
 
     async def aiter_many(
-        self, rows: Iterable[Any], *, concurrency: int = 8, skip: set[int] | None = None
+        self, rows: Iterable[Any], *, concurrency: int = 8
     ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
         """Yield ``(row_index, result)`` as rows finish, reading ``rows`` lazily (memory stays
         flat). A row that is an exception (an unreadable line) is reported as that row's error.
         """
-        plan = self.plan()
-        async for item in plan.aiter_many(self, rows, concurrency=concurrency, skip=skip):
-            yield item
+        from .runner import LocalEngine, RowRunner
+
+        runner = RowRunner(self, engine=LocalEngine(), concurrency=concurrency, ordered=False)
+        async for rec in runner.aiter(rows):
+            yield rec["index"], {k: rec[k] for k in ("outputs", "error", "node") if k in rec}
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

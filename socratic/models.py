@@ -62,6 +62,20 @@ class ModelBackend:
         self._resource: Any = None
         self._loaded = False
         self._load_lock = threading.Lock()
+        self._context: Any = None
+
+    def bind(self, context: Any) -> ModelBackend:
+        """Use a graph's :class:`~socratic.context.BuildContext` (its cache); returns self."""
+        self._context = context
+        return self
+
+    def response_cache(self) -> Any:
+        """The cache this model reads and writes (its graph's, else the default; ``None``: off)."""
+        if self._context is not None:
+            return self._context.response_cache()
+        from .cache import get_cache
+
+        return get_cache()
 
     @property
     def loaded(self) -> bool:
@@ -127,11 +141,6 @@ def register_backend(name: str, kind: str, target: str | type[ModelBackend]) -> 
 
 def backend_names(kind: str | None = None) -> list[str]:
     return sorted(n for n, (k, _) in _BACKENDS.items() if kind is None or k == kind)
-
-
-def backend_kind(name: str) -> str | None:
-    entry = _BACKENDS.get(name)
-    return entry[0] if entry else None
 
 
 def backend_class(name: str) -> type[ModelBackend]:

@@ -124,6 +124,9 @@ class Node:
     model_kind: ClassVar[str | None] = None
     #: max calls per batch for batchable nodes (instances may override with ``batch_size``)
     max_batch_size: ClassVar[int] = 64
+    #: ``__init__`` options filled from the graph's :class:`~socratic.context.BuildContext`
+    #: (e.g. ``prompt_dirs``); a YAML file cannot set them
+    context_options: ClassVar[tuple[str, ...]] = ()
 
     _params: dict[str, Any]
 

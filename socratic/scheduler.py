@@ -25,13 +25,12 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import NodeError, SocraticError
+from .errors import NodeError
 from .node import FunctionNode, Node
-from .refs import INPUTS
+from .refs import INPUTS, Pack, Ref
 
 Key = tuple[str, str]
 
@@ -48,6 +47,8 @@ class Step:
     fan: list[tuple[str, Key]]
     out_names: list[str]
     inline: bool
+    #: sockets bound to lists/mappings with references inside: (socket, pack)
+    packs: list[tuple[str, Any]] = field(default_factory=list)
     dependents: list[int] = field(default_factory=list)
     n_deps: int = 0
     #: a single-output sync function node: call the function and store its value directly
@@ -194,6 +195,8 @@ class Plan:
         kw = dict(step.consts) if step.consts else {}
         for socket, key in step.args:
             kw[socket] = values[key]
+        for socket, pack in step.packs:
+            kw[socket] = pack.build(lambda ref: values[(ref.node, ref.socket)])
         return kw
 
     def _store(self, step: Step, result: dict[str, Any], values: dict[Key, Any]) -> None:
@@ -328,82 +331,26 @@ class Plan:
                 task.cancel()
         return self._collect(vals)
 
-    async def aiter_many(
-        self,
-        graph: Any,
-        rows: Iterable[Any],
-        *,
-        concurrency: int,
-        skip: set[int] | None = None,
-    ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-        concurrency = max(1, int(concurrency))
-        ctx = RunContext(concurrency=concurrency * 4)
-        pending: set[asyncio.Future[tuple[int, dict[str, Any]]]] = set()
-
-        async def one(index: int, row: Any) -> tuple[int, dict[str, Any]]:
-            try:
-                if isinstance(row, BaseException):
-                    raise row
-                outputs = await self.arun(graph.prepare_inputs(row), ctx)
-                return index, {"outputs": outputs}
-            except Exception as exc:
-                result: dict[str, Any] = {"error": str(exc)}
-                if isinstance(exc, NodeError):
-                    result["node"] = exc.node
-                elif not isinstance(exc, SocraticError):
-                    result["error"] = f"{type(exc).__name__}: {exc}"
-                return index, result
-
-        it = iter(rows)
-        index = -1
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and len(pending) < concurrency:
-                    try:
-                        row = next(it)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    except Exception as exc:  # a reader error for this row
-                        row = exc
-                    index += 1
-                    if skip and index in skip:
-                        continue
-                    pending.add(asyncio.ensure_future(one(index, row)))
-                if not pending:
-                    break
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    yield task.result()
-        finally:
-            for task in pending:
-                task.cancel()
-
 
 def compile_plan(graph: Any) -> Plan:
-    """Topologically order the graph's nodes and precompute each node's argument sources."""
-    names = list(graph.nodes)
-    deps: dict[str, set[str]] = {}
-    for name, entry in graph.nodes.items():
-        deps[name] = {r.node for _, r in entry.sources() if not r.is_input}
+    """Topologically order the graph's nodes (``graphlib``; insertion order among peers) and
+    precompute each node's argument sources."""
+    from graphlib import TopologicalSorter
+
+    deps = graph.dependencies()
+    sorter = TopologicalSorter(deps)
+    sorter.prepare()
+    rank = {n: i for i, n in enumerate(graph.nodes)}
     order: list[str] = []
-    done: set[str] = set()
-    indeg = {n: len(deps[n]) for n in names}
-    users: dict[str, list[str]] = {n: [] for n in names}
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=rank.__getitem__)
+        order += ready
+        sorter.done(*ready)
+    index = {n: i for i, n in enumerate(order)}
+    users: dict[str, list[str]] = {n: [] for n in order}
     for n, ds in deps.items():
         for d in ds:
             users[d].append(n)
-    queue = deque(n for n in names if indeg[n] == 0)
-    while queue:
-        n = queue.popleft()
-        order.append(n)
-        done.add(n)
-        for u in users[n]:
-            indeg[u] -= 1
-            if indeg[u] == 0:
-                queue.append(u)
-    index = {n: i for i, n in enumerate(order)}
     steps: list[Step] = []
     for n in order:
         entry = graph.nodes[n]
@@ -418,7 +365,8 @@ def compile_plan(graph: Any) -> Plan:
                 index=index[n],
                 name=n,
                 node=node,
-                args=[(s, (r.node, r.socket)) for s, r in entry.bindings.items()],
+                args=[(s, (r.node, r.socket)) for s, r in entry.bindings.items() if isinstance(r, Ref)],
+                packs=[(s, r) for s, r in entry.bindings.items() if isinstance(r, Pack)],
                 consts=dict(entry.constants),
                 fan=[(s, (r.node, r.socket)) for s, r in entry.for_each.items()],
                 out_names=list(entry.outputs),

@@ -334,6 +334,70 @@ def element_type(tp: Any) -> Any | None:
     return None
 
 
+def type_at(tp: Any, path: tuple[Any, ...]) -> Any | None:
+    """The type of the element at ``path`` (list indexes, mapping keys) inside a value of type
+    ``tp``; ``None`` when ``tp`` has no element there.
+
+    Example:
+        >>> type_at(dict[str, list[int]], ("a", 0))
+        <class 'int'>
+        >>> type_at(str, (0,)) is None
+        True
+    """
+    for key in path:
+        if tp is Any:
+            return Any
+        members = _union_members(tp)
+        if members is not None:
+            found = [t for t in (type_at(m, (key,)) for m in members if m is not type(None)) if t is not None]
+            if not found:
+                return None
+            tp = found[0] if len(found) == 1 else Union[tuple(found)]  # noqa: UP007
+            continue
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is list and isinstance(key, int):
+            tp = args[0] if args else Any
+        elif origin is tuple and isinstance(key, int):
+            if len(args) == 2 and args[1] is Ellipsis:
+                tp = args[0]
+            elif key < len(args):
+                tp = args[key]
+            else:
+                return None
+        elif origin is dict and isinstance(key, str):
+            tp = args[1] if args else Any
+        elif tp in (list, dict, tuple):
+            tp = Any
+        else:
+            return None
+    return tp
+
+
+def leaves(value: Any, skip: set[tuple[Any, ...]], path: tuple[Any, ...] = ()) -> Any:
+    """``(path, value)`` of the scalars (and empty containers) in a nested list/mapping, except
+    at the paths in ``skip``."""
+    if path in skip:
+        return
+    if isinstance(value, list) and value:
+        for i, v in enumerate(value):
+            yield from leaves(v, skip, (*path, i))
+    elif isinstance(value, dict) and value:
+        for k, v in value.items():
+            yield from leaves(v, skip, (*path, k))
+    else:
+        yield path, value
+
+
+def path_text(path: tuple[Any, ...]) -> str:
+    """``[0][key]``: where inside a value a path points.
+
+    Example:
+        >>> path_text((0, "a"))
+        '[0][a]'
+    """
+    return "".join(f"[{p}]" for p in path)
+
+
 def coerce_value(value: Any, tp: Any, *, what: str = "value") -> Any:
     """Check (and where safe, convert) a value given from outside for a socket of type ``tp``.
 

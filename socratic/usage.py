@@ -51,12 +51,10 @@ class UsageStats:
 _scopes: contextvars.ContextVar[tuple[UsageStats, ...]] = contextvars.ContextVar(
     "socratic_usage_scopes", default=()
 )
-_global = UsageStats()
 
 
 def record(**counts: int) -> None:
-    """Add counts to every open scope and to the process-wide totals."""
-    _global.add(**counts)
+    """Add counts to every open scope."""
     for scope in _scopes.get():
         scope.add(**counts)
 
@@ -71,7 +69,3 @@ def track(stats: UsageStats | None = None) -> Iterator[UsageStats]:
     finally:
         _scopes.reset(token)
 
-
-def process_totals() -> UsageStats:
-    """Totals since the process started."""
-    return _global

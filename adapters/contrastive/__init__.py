@@ -8,8 +8,8 @@ Example:
     ...                                   "train": {"output_dir": "runs/uu"}}).mode
     'uu'
 
-Main entry points: :func:`train_contrastive`, :func:`contrastive_main` (``socratic train`` for
-``type: contrastive``), the losses :class:`ClipLoss` / :class:`NTXentLoss` and
+Main entry points: :func:`train_contrastive` (``socratic train`` for ``task: contrastive``), the
+losses :class:`ClipLoss` / :class:`NTXentLoss` and
 :func:`gather_with_grad`, and :func:`save_open_clip` / :func:`register_saved_arch`.
 """
 
@@ -20,7 +20,6 @@ from typing import Any
 
 _EXPORTS = {
     "ContrastiveConfig": "config",
-    "is_contrastive_config": "config",
     "ClipLoss": "losses",
     "NTXentLoss": "losses",
     "clip_loss": "losses",
@@ -36,7 +35,6 @@ _EXPORTS = {
     "read_checkpoint": "towers",
     "weights_file": "towers",
     "train_contrastive": "train",
-    "contrastive_main": "train",
     "zero_shot_accuracy": "train",
 }
 

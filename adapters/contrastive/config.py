@@ -1,4 +1,4 @@
-"""Config of a contrastive-tuning run (``type: contrastive``), read from YAML.
+"""Config of a contrastive-tuning run (``task: contrastive``).
 
 ``mode`` names the setup of the two towers as in LiT (Zhai et al. 2022), image letter first:
 ``L`` locked and loaded from a checkpoint, ``U`` unlocked and initialised from a checkpoint,
@@ -18,13 +18,11 @@ Example:
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..config import ConfigError, TrainConfig, config_error, read_config_file
+from ..config import TrainConfig
 
 __all__ = [
     "ContrastiveConfig",
@@ -33,7 +31,6 @@ __all__ = [
     "ContrastiveLossConfig",
     "ContrastiveTrainConfig",
     "ShapesSource",
-    "is_contrastive_config",
 ]
 
 class _Model(BaseModel):
@@ -141,7 +138,7 @@ class ContrastiveConfig(_Model):
           Value error, mode Lu: the image tower comes from a checkpoint: set image_checkpoint ...
     """
 
-    type: Literal["contrastive"] = "contrastive"
+    task: Literal["contrastive"] = "contrastive"
     mode: Literal["Lu", "Uu", "uu", "LU", "UU", "uU", "uL", "UL"] = "Lu"
     arch: str
     image_timm: str | None = None
@@ -177,38 +174,3 @@ class ContrastiveConfig(_Model):
                     f"{tower}_checkpoint is set; use 'U' (or 'L') to start from it"
                 )
         return self
-
-    # ------------------------------------------------------------ reading
-
-    @classmethod
-    def from_dict(cls, data: Any, source: str = "<config>") -> ContrastiveConfig:
-        """Validate a mapping; errors become one :class:`ConfigError` line per problem."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: error: the config must be a mapping of sections")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            raise config_error(e, source) from None
-
-    @classmethod
-    def from_yaml(
-        cls, path: str | os.PathLike[str], overrides: list[str] | None = None
-    ) -> ContrastiveConfig:
-        """Read a YAML (or JSON) file, apply ``key.path=value`` overrides, validate."""
-        return cls.from_dict(read_config_file(path, overrides), source=str(path))
-
-
-def is_contrastive_config(path: str | os.PathLike[str]) -> bool:
-    """True when a YAML config file says ``type: contrastive`` (for ``socratic train`` dispatch).
-
-    Example:
-        >>> is_contrastive_config("no-such-file.yaml")
-        False
-    """
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and data.get("type") == "contrastive"

@@ -1,5 +1,5 @@
-"""Contrastive tuning (CLIP / LiT) on HF Accelerate: ``train_contrastive(config) -> result`` and
-the command-line entry ``contrastive_main(config_path, overrides) -> exit code``.
+"""Contrastive tuning (CLIP / LiT) on HF Accelerate: ``train_contrastive(config) -> result``
+(``socratic train`` for ``task: contrastive``).
 
 The optimisation loop is :class:`socratic.adapters.train.Trainer` (AdamW without weight decay on
 biases, norms and the temperature; warmup + cosine; gradient clipping; bf16 autocast on GPU;
@@ -8,17 +8,14 @@ negatives of every rank). The trained model is saved as an open_clip folder
 ``OUTPUT_DIR/model`` (see :mod:`socratic.adapters.contrastive.towers`).
 
 Example:
-    >>> from socratic.adapters.contrastive.config import ContrastiveConfig
-    >>> cfg = ContrastiveConfig.from_yaml("examples/train_contrastive_lu.yaml")  # doctest: +SKIP
+    >>> from socratic.adapters.tasks import load_training_config
+    >>> cfg = load_training_config("examples/train_contrastive_lu.yaml")        # doctest: +SKIP
     >>> train_contrastive(cfg)["zero_shot_acc"]                                   # doctest: +SKIP
     0.97
 """
 
 from __future__ import annotations
 
-import json
-import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,7 @@ from .data import PairDataset, Pairs, collate_pairs, load_pairs
 from .model import ContrastiveModel
 from .towers import BuiltTowers, build_towers, load_tower, save_open_clip, tower_state
 
-__all__ = ["build_run", "contrastive_main", "train_contrastive", "zero_shot_accuracy"]
+__all__ = ["build_run", "train_contrastive", "zero_shot_accuracy"]
 
 
 def _class_labels(captions: list[str], cfg: ContrastiveEval) -> tuple[list[str], list[int]]:
@@ -121,7 +118,7 @@ def build_run(cfg: ContrastiveConfig) -> tuple[BuiltTowers, ContrastiveModel]:
 def train_contrastive(cfg: ContrastiveConfig, *, accelerator: Any = None) -> dict[str, Any]:
     """Train per ``cfg``; returns the trainer's result plus ``model_dir``, ``arch``, the number
     of trainable parameters and the zero-shot metrics on the held-out pairs (when there are)."""
-    from ..train import TrainingError
+    from socratic.errors import TrainingError
 
     built, wrapped = build_run(cfg)
     train_pairs, val_pairs = load_pairs(cfg.data, seed=cfg.train.seed)
@@ -156,34 +153,3 @@ def train_contrastive(cfg: ContrastiveConfig, *, accelerator: Any = None) -> dic
         logit_scale=float(built.model.logit_scale.detach().exp()),
     )
     return result
-
-
-def contrastive_main(config_path: str, overrides: list[str], *, debug: bool = False) -> int:
-    """``socratic train CONFIG.yaml`` for ``type: contrastive``: 0 trained (final metrics as one
-    JSON line), 1 runtime failure (one line), 2 bad config (one line per problem).
-
-    Example:
-        >>> contrastive_main("does-not-exist.yaml", [])
-        does-not-exist.yaml: error: config file not found
-        2
-    """
-    from ..config import ConfigError
-
-    try:
-        cfg = ContrastiveConfig.from_yaml(config_path, overrides)
-    except ConfigError as e:
-        print(str(e), file=sys.stdout)
-        return 2
-    try:
-        result = train_contrastive(cfg)
-    except KeyboardInterrupt:
-        print(f"{config_path}: interrupted (a checkpoint was saved; rerun to resume)")
-        return 1
-    except Exception as e:  # every failure: one line, no traceback unless --debug
-        if debug:
-            traceback.print_exc()
-        code = getattr(e, "exit_code", 1)
-        print(f"{config_path}: error: {type(e).__name__}: {e}")
-        return 2 if code == 2 else 1
-    print(json.dumps({k: v for k, v in result.items() if isinstance(v, (int, float, str))}))
-    return 0

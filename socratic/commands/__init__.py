@@ -1,10 +1,12 @@
 """Handlers of the ``socratic`` subcommands (imported only after arguments are parsed)."""
 
-from .inspect import cmd_nodes, cmd_show, cmd_validate
-from .other import cmd_cache, cmd_demo, cmd_eval, cmd_train
+from .inspect import cmd_backends, cmd_nodes, cmd_show, cmd_validate
+from .other import cmd_cache, cmd_demo, cmd_eval
 from .run import cmd_run
+from .train import cmd_train
 
 __all__ = [
+    "cmd_backends",
     "cmd_cache",
     "cmd_demo",
     "cmd_eval",

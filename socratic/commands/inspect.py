@@ -1,69 +1,41 @@
-"""``socratic validate``, ``socratic show`` and ``socratic nodes``."""
+"""``socratic validate``, ``show``, ``nodes`` and ``backends``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import Any
 
-from ..errors import GraphError, ValidationFailed
+from ..errors import ValidationFailed
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ..spec import load_graph
+    """Graphs and training configs (a top-level ``task:``), each checked completely."""
+    from ..yaml_source import load_yaml_file
 
     failed = False
     for path in args.graphs:
-        if _is_training_config(path):
-            failed |= not _validate_training_config(path, args.set)
-            continue
         try:
-            graph = load_graph(path, overrides=args.set)
+            what = _validate_document(load_yaml_file(path), args.set)
         except ValidationFailed as exc:
             failed = True
             for e in exc.errors:
                 print(str(e), file=sys.stderr)
             continue
-        except GraphError as exc:
-            failed = True
-            print(str(exc), file=sys.stderr)
-            continue
-        print(f"{path}: ok ({len(graph.nodes)} nodes, {len(graph.outputs)} outputs)")
+        print(f"{path}: ok ({what})")
     return 2 if failed else 0
 
 
-def _is_training_config(path: str) -> bool:
-    """A ``socratic train`` config (top-level ``task:``, no ``nodes:``) rather than a graph."""
-    import yaml
+def _validate_document(doc: Any, overrides: list[str]) -> str:
+    from ..adapters.tasks import is_training_config, training_config_from_document
+    from ..spec import graph_from_document
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (OSError, yaml.YAMLError):
-        return False  # the graph loader reports it with a location
-    return (
-        isinstance(data, dict)
-        and "nodes" not in data
-        and ("task" in data or data.get("type") == "contrastive")
-    )
-
-
-def _validate_training_config(path: str, overrides: list[str]) -> bool:
-    """Check a training config against its schema (no torch import); print ok or the errors."""
-    try:
-        from ..adapters.config import ConfigError, RunConfig
-        from ..adapters.contrastive.config import ContrastiveConfig, is_contrastive_config
-    except ImportError as exc:  # pragma: no cover - the package is always installed
-        print(f"{path}: error: cannot check training configs: {exc}", file=sys.stderr)
-        return False
-    schema = ContrastiveConfig if is_contrastive_config(path) else RunConfig
-    try:
-        schema.from_yaml(path, overrides)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        return False
-    print(f"{path}: ok (training config)")
-    return True
+    if is_training_config(doc.data):
+        config = training_config_from_document(doc, overrides)
+        return f"training config, task {config.task}"
+    graph = graph_from_document(doc, overrides)
+    return f"{len(graph.nodes)} nodes, {len(graph.outputs)} outputs"
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -95,4 +67,18 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         print(catalog.node_types_markdown())  # the shipped node types (docs/yaml.md)
     else:
         print(catalog.node_types_text())
+    return 0
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from .. import catalog
+    from ..models import backend_names
+
+    if args.format == "json":
+        json.dump([catalog.describe_backend(n) for n in backend_names()], sys.stdout, indent=2)
+        print()
+    elif args.format == "markdown":
+        print(catalog.backends_markdown())
+    else:
+        print(catalog.backends_text())
     return 0

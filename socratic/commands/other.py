@@ -1,4 +1,4 @@
-"""``socratic cache``, ``train``, ``eval`` and ``demo``."""
+"""``socratic cache``, ``eval`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -20,17 +20,6 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    """Bridges and LoRA (``task: ...``) or contrastive tuning (``type: contrastive``)."""
-    try:
-        from ..adapters_cli import train_main  # dispatches type: contrastive too
-    except ImportError as exc:
-        raise SocraticError(
-            f"training needs the 'train' extra (pip install 'socratic-vl[train]'): {exc}"
-        ) from None
-    return train_main(args.config, args.set, debug=args.debug)
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     try:
         from ..eval.cli import eval_main
@@ -40,6 +29,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.prepare_data:
+        from ..adapters.demo import prepare_shapes_demo
+
+        print(prepare_shapes_demo(args.prepare_data, quick=args.quick))
+        return 0
     try:
         from ..demo import demo_main
     except ImportError as exc:

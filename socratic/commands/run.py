@@ -7,7 +7,8 @@ import json
 import sys
 from typing import Any
 
-from .. import cache, usage
+from .. import usage
+from ..context import BuildContext
 from ..errors import InputError
 from ..types import parse_cli_value
 
@@ -39,23 +40,34 @@ def _inputs(graph: Any, args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def context_from(args: argparse.Namespace) -> BuildContext:
+    """The build context of the CLI's flags (``--no-cache``, ``--cache-dir``)."""
+    if getattr(args, "no_cache", False):
+        return BuildContext(cache=None)
+    if getattr(args, "cache_dir", None):
+        from ..cache import Cache
+
+        return BuildContext(cache=Cache(args.cache_dir))
+    return BuildContext()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..spec import load_graph
 
-    cache.configure(args.cache_dir, enabled=not args.no_cache)
-    graph = load_graph(args.graph, overrides=args.set)
+    graph = load_graph(args.graph, overrides=args.set, context=context_from(args))
     with usage.track() as stats:
         if args.data:
-            from ..dataset_run import run_dataset
+            from ..runner import RowRunner
 
             if args.input or args.inputs:
                 raise InputError("--data takes inputs from each row; do not combine with -i/--inputs")
-            summary = run_dataset(
-                graph, args.data, args.out, concurrency=args.concurrency,
-                progress=not args.no_progress,
-            )
-            print(json.dumps(summary), file=sys.stderr if args.out is None else sys.stdout)
-            code = 0 if summary["failed"] == 0 else 1
+            runner = RowRunner(graph, concurrency=args.concurrency, progress=not args.no_progress,
+                               ordered=not args.unordered, id_key=args.id_column)
+            summary = runner.run(args.data, args.out)
+            print(json.dumps(summary.as_dict()), file=sys.stderr if args.out is None else sys.stdout)
+            for line in summary.report():
+                print(f"error: {line}", file=sys.stderr)
+            code = 0 if summary.failed == 0 else 1
         else:
             import asyncio
 

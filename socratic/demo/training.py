@@ -33,7 +33,7 @@ def train_clip(out: Path, train_jsonl: Path, steps: int, seed: int) -> Any:
     arch = out / f"{ARCH_NAME}.json"
     arch.write_text(json.dumps(DEMO_ARCH))
     cfg = ContrastiveConfig.model_validate({
-        "type": "contrastive", "mode": "uu", "arch": str(arch), "name": ARCH_NAME,
+        "task": "contrastive", "mode": "uu", "arch": str(arch), "name": ARCH_NAME,
         "data": {"source": "jsonl", "train": str(train_jsonl)},
         "eval": {"templates": ["a {}"]},
         "train": {"output_dir": str(out / "clip"), "max_steps": steps, "batch_size": 64, "lr": 1e-3,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +24,10 @@ from ..errors import InputError, SocraticError
 
 
 def _run_rows(graph: Any, rows: list[dict[str, Any]], concurrency: int) -> list[dict[str, Any]]:
-    """Run the graph over rows with a progress bar; results in row order."""
-    import asyncio
+    """Run the graph over rows (the one row runner, with a progress bar); results in row order."""
+    from ..runner import RowRunner
 
-    from tqdm import tqdm
-
-    results: list[Any] = [None] * len(rows)
-
-    async def go() -> None:
-        with tqdm(total=len(rows), unit="row", file=sys.stderr, mininterval=0.5) as bar:
-            async for i, res in graph.aiter_many(rows, concurrency=concurrency):
-                results[i] = res
-                bar.update(1)
-
-    asyncio.run(go())
-    return results
+    return RowRunner(graph, concurrency=concurrency, progress=True).collect(rows)
 
 
 def _write(out: Path, name: str, value: Any) -> Path:
@@ -158,13 +146,12 @@ def eval_caption(graph: Any, data: str, out: Path, concurrency: int) -> dict[str
 
 
 def eval_main(args: argparse.Namespace) -> int:
-    from .. import cache
+    from ..commands.run import context_from
     from ..spec import load_graph
 
     if args.graph is None:
         raise InputError(f"socratic eval {args.task} needs a graph file")
-    cache.configure(None, enabled=not args.no_cache)
-    graph = load_graph(args.graph, overrides=args.set)
+    graph = load_graph(args.graph, overrides=args.set, context=context_from(args))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.task == "classify":

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .. import usage
-from ..cache import get_cache, request_key
+from ..cache import request_key
 from ..errors import InputError
 from ..models import BackendConfig, ModelBackend
 
@@ -120,12 +120,12 @@ class LLMResult(BaseModel):
 class LLMConfig(BackendConfig):
     """Options shared by every LLM backend; a request's own options win over these defaults."""
 
-    model: str = ""
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(None, ge=1)
-    stop: list[str] | None = None
-    seed: int | None = None
+    model: str = Field("", description="model name, hub id or local directory")
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="default sampling temperature")
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="default nucleus sampling mass")
+    max_tokens: int | None = Field(None, ge=1, description="default cap on generated tokens")
+    stop: list[str] | None = Field(None, description="default stop strings")
+    seed: int | None = Field(None, description="default sampling seed")
     max_concurrency: int | None = Field(None, ge=1, description="calls in flight at once")
     cache: bool = Field(True, description="use the response cache")
 
@@ -185,7 +185,7 @@ class LLM(ModelBackend):
             except ValueError as exc:
                 raise InputError(f"invalid LLM request: {exc}") from None
         request = self.with_defaults(request)
-        cache = get_cache() if getattr(self.config, "cache", True) else None
+        cache = self.response_cache() if getattr(self.config, "cache", True) else None
         keys: list[str] = []
         hits: dict[str, Any] = {}
         if cache is not None:
@@ -201,9 +201,7 @@ class LLM(ModelBackend):
         n_missing = len(missing) if cache is not None else request.n
         fresh = LLMResult(texts=[])
         if n_missing:
-            sub = request.model_copy(update={"n": n_missing})
-            async with self._sem():
-                fresh = await self._agenerate(sub)
+            fresh = await self.send(request.model_copy(update={"n": n_missing}))
             if len(fresh.texts) != n_missing:
                 raise RuntimeError(
                     f"{self.name} returned {len(fresh.texts)} samples, expected {n_missing}"
@@ -222,6 +220,12 @@ class LLM(ModelBackend):
         it = iter(fresh.texts)
         texts = [hits[k]["text"] if k in hits else next(it) for k in keys]
         return LLMResult(texts=texts, usage=fresh.usage, cached=len(hits), model=fresh.model)
+
+    async def send(self, request: LLMRequest) -> LLMResult:
+        """Send a request to the backend as it is: no cache, no usage count, under this model's
+        concurrency limit (a recorder that wraps this model uses it)."""
+        async with self._sem():
+            return await self._agenerate(request)
 
     def generate(self, request: LLMRequest | dict[str, Any] | str) -> LLMResult:
         """Synchronous :meth:`agenerate` (not from inside a running event loop)."""

@@ -205,8 +205,7 @@ class ReplayLLM(LLM):
         inner: LLM = self.resource()
         # straight to the wrapped backend (its cache would record stale answers; usage is
         # counted once, by this backend)
-        async with inner._sem():
-            result = await inner._agenerate(inner.with_defaults(request))
+        result = await inner.send(inner.with_defaults(request))
         line = {
             **({"messages": request.as_messages()} if request.messages else {}),
             **({"prompt": request.prompt} if request.prompt is not None else {}),

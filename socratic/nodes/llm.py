@@ -52,6 +52,7 @@ class Generate(Node):
     """
 
     model_kind = "llm"
+    context_options = ("prompt_dirs",)
 
     def __init__(
         self,
@@ -74,7 +75,7 @@ class Generate(Node):
             raise GraphError("llm.generate needs exactly one of 'prompt' (a name) or 'template'")
         self.model = model
         self.template: PromptTemplate = (
-            load_prompt(prompt, prompt_dirs or current_prompt_dirs())
+            load_prompt(prompt, prompt_dirs or ())
             if prompt is not None
             else PromptTemplate.from_string(template or "", name="<inline>")
         )
@@ -180,17 +181,3 @@ class Generate(Node):
             )
         )
 
-
-_prompt_dirs: list[str] = []
-
-
-def current_prompt_dirs() -> list[str]:
-    """Prompt folders of the graph being built (set by the YAML loader)."""
-    return list(_prompt_dirs)
-
-
-def set_prompt_dirs(dirs: list[str]) -> list[str]:
-    """Set the prompt folders for nodes built next; returns the previous list."""
-    global _prompt_dirs
-    old, _prompt_dirs = _prompt_dirs, list(dirs)
-    return old

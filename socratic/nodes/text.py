@@ -29,15 +29,15 @@ class Template(Node):
     """
 
     outputs = {"output": str}
+    context_options = ("prompt_dirs",)
 
-    def __init__(self, template: str | None = None, prompt: str | None = None) -> None:
+    def __init__(self, template: str | None = None, prompt: str | None = None,
+                 prompt_dirs: list[str] | None = None) -> None:
         if (template is None) == (prompt is None):
             raise GraphError("text.template needs exactly one of 'template' or 'prompt'")
-        from .llm import current_prompt_dirs
-
         self.template = (
             PromptTemplate.from_string(template) if template is not None
-            else load_prompt(prompt or "", current_prompt_dirs())
+            else load_prompt(prompt or "", prompt_dirs or ())
         )
 
     def input_sockets(self) -> dict[str, Socket]:

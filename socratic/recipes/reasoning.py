@@ -32,11 +32,11 @@ import re
 from typing import Any
 
 from ..errors import GraphError, ParseError
-from ..llm.base import LLM, LLMRequest
+from ..llm.base import LLM
 from ..node import REQUIRED, Node, Socket
+from ..nodes.llm import Generate
 from ..nodes.vote import MajorityVote, _as_text
-from ..parsers import make_parser
-from ..prompt import load_prompt
+from ..parsers import Parser, make_parser
 from .episodes import sample_episode, select_similar
 
 _ANSWER_IS = re.compile(r"answer is[:\s]*(.+?)(?:\.\s|\.$|\n|$)", re.IGNORECASE)
@@ -89,32 +89,58 @@ class SelectShots(Node):
         return {"shots": [{**r, "answer": r[self.answer_key]} for r in rows]}
 
 
+class _Cleansed(Parser):
+    """A parser applied after answer cleansing: the text after "answer is" (when ``answer_is``),
+    without a trailing period."""
+
+    def __init__(self, inner: Parser, answer_is: bool) -> None:
+        self.inner, self.answer_is = inner, answer_is
+        self.name, self.needs_choices = inner.name, inner.needs_choices
+
+    def parse(self, text: str, choices: list[str] | None = None) -> Any:
+        if self.answer_is:
+            m = _ANSWER_IS.search(text)
+            if not m:
+                raise ParseError("chain-of-thought answer", text, "no 'The answer is ...'")
+            text = m.group(1)
+        cleaned = text.strip()
+        cleaned = cleaned[:-1].rstrip() if cleaned.endswith(".") else cleaned
+        return _as_text(self.inner.parse(cleaned or text, choices=choices))
+
+
 class ChainOfThought(Node):
     """``reason.chain_of_thought``: zero- or few-shot CoT, optionally with self-consistency.
 
-    Options: ``model`` (an LLM), ``samples`` (k reasoning paths; > 1 is self-consistency),
-    ``temperature`` (default 0 for one sample, 0.7 for several), ``max_tokens``, ``parse`` (how
-    to read each extracted answer: ``text``, ``number``, ``{choice: [...]}`` ...). Inputs:
-    ``question``, and ``exemplars`` (a list of ``{question, reasoning, answer}``; when given,
-    few-shot CoT is used). Outputs: ``answer`` (the vote's winner), ``answers`` (one per path),
-    ``reasoning`` (one per path), ``votes``.
+    Composed of ``llm.generate`` steps (so ``reask``, the graph's prompt folders and the cache
+    apply) and ``vote.majority``. Options: ``model`` (an LLM), ``samples`` (k reasoning paths;
+    > 1 is self-consistency), ``temperature`` (default 0 for one sample, 0.7 for several),
+    ``max_tokens``, ``parse`` (how to read each extracted answer: ``text``, ``number``,
+    ``{choice: [...]}`` ...), ``reask``. Inputs: ``question``, and ``exemplars`` (a list of
+    ``{question, reasoning, answer}``; when given, few-shot CoT is used). Outputs: ``answer``
+    (the vote's winner), ``answers`` (one per path), ``reasoning`` (one per path), ``votes``.
     """
 
     model_kind = "llm"
+    context_options = ("prompt_dirs",)
     outputs = {"answer": str, "answers": list[str], "reasoning": list[str], "votes": dict[str, int]}
 
     def __init__(self, model: LLM, samples: int = 1, temperature: float | None = None,
-                 max_tokens: int = 256, parse: Any = "text") -> None:
+                 max_tokens: int = 256, parse: Any = "text", reask: int = 0,
+                 prompt_dirs: list[str] | None = None) -> None:
         if samples < 1:
             raise GraphError("reason.chain_of_thought: samples must be at least 1")
         self.model = model
         self.samples = samples
-        self.temperature = temperature if temperature is not None else (0.7 if samples > 1 else 0.0)
-        self.max_tokens = max_tokens
-        self.parser = make_parser(parse)
-        self.zero_shot = load_prompt("cot_zero_shot")
-        self.extract = load_prompt("cot_answer")
-        self.few_shot = load_prompt("cot_few_shot")
+        temperature = temperature if temperature is not None else (0.7 if samples > 1 else 0.0)
+        parser = make_parser(parse)
+        paths = {"n": samples, "temperature": temperature, "max_tokens": max_tokens,
+                 "prompt_dirs": prompt_dirs}
+        self.zero_shot = Generate(model, prompt="cot_zero_shot", **paths)
+        self.few_shot = Generate(model, prompt="cot_few_shot", parse=_Cleansed(parser, True),
+                                 reask=reask, **paths)
+        self.extract = Generate(model, prompt="cot_answer", parse=_Cleansed(parser, False),
+                                reask=reask, temperature=0, max_tokens=32, prompt_dirs=prompt_dirs)
+        self.needs_choices = parser.needs_choices
         self.vote = MajorityVote()
 
     def input_sockets(self) -> dict[str, Socket]:
@@ -122,38 +148,25 @@ class ChainOfThought(Node):
             "question": Socket("question", str),
             "exemplars": Socket("exemplars", list[dict[str, Any]], None, "few-shot CoT exemplars"),
         }
-        if self.parser.needs_choices:
+        if self.needs_choices:
             sockets["choices"] = Socket("choices", list[str], REQUIRED, "labels for parse: choice")
         return sockets
 
-    def _read(self, text: str, choices: list[str] | None) -> str:
-        """Parse an extracted answer; a trailing period is dropped first (answer cleansing)."""
-        cleaned = text.strip()
-        cleaned = cleaned[:-1].rstrip() if cleaned.endswith(".") else cleaned
-        return _as_text(self.parser.parse(cleaned or text, choices=choices))
-
     async def arun(self, question: str, exemplars: list[dict[str, Any]] | None = None,
                    choices: list[str] | None = None) -> dict[str, Any]:
-        sampling = {"n": self.samples, "temperature": self.temperature, "max_tokens": self.max_tokens}
+        more = {"choices": choices} if self.needs_choices else {}
+
+        def many(value: Any) -> list[Any]:
+            return value if self.samples > 1 else [value]
+
         if exemplars:
-            msgs = self.few_shot.render_messages({"question": question, "exemplars": exemplars})
-            paths = (await self.model.agenerate(LLMRequest(messages=msgs, **sampling))).texts
-            answers = []
-            for text in paths:
-                m = _ANSWER_IS.search(text)
-                if not m:
-                    raise ParseError("chain-of-thought answer", text, "no 'The answer is ...'")
-                answers.append(self._read(m.group(1), choices))
+            out = await self.few_shot.arun(question=question, exemplars=exemplars, **more)
+            paths, answers = many(out["text"]), many(out["output"])
         else:
-            msgs = self.zero_shot.render_messages({"question": question})
-            paths = (await self.model.agenerate(LLMRequest(messages=msgs, **sampling))).texts
-
-            async def extract(reasoning: str) -> str:
-                m2 = self.extract.render_messages({"question": question, "reasoning": reasoning.strip()})
-                req = LLMRequest(messages=m2, temperature=0, max_tokens=32)
-                return self._read((await self.model.agenerate(req)).text, choices)
-
-            answers = list(await asyncio.gather(*(extract(p) for p in paths)))
+            paths = many((await self.zero_shot.arun(question=question))["text"])
+            extracted = await asyncio.gather(*(
+                self.extract.arun(question=question, reasoning=p.strip(), **more) for p in paths))
+            answers = [e["output"] for e in extracted]
         voted = self.vote.run(answers=answers)
         return {"answer": voted["answer"], "answers": answers,
                 "reasoning": [p.strip() for p in paths], "votes": voted["votes"]}

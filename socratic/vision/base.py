@@ -26,14 +26,14 @@ DecodeStrategy = Literal["greedy", "beam", "sample"]
 class CaptionOptions(BackendConfig):
     """Decoding options shared by every captioner (node options override backend defaults)."""
 
-    strategy: DecodeStrategy = "greedy"
-    num_captions: int = Field(1, ge=1, le=64)
-    num_beams: int = Field(4, ge=1)
-    temperature: float = Field(1.0, gt=0.0, le=2.0)
-    top_p: float = Field(0.9, gt=0.0, le=1.0)
-    max_new_tokens: int = Field(30, ge=1)
-    prompt: str | None = None
-    seed: int | None = None
+    strategy: DecodeStrategy = Field("greedy", description="greedy, beam search or sampling")
+    num_captions: int = Field(1, ge=1, le=64, description="captions per image (beams or samples)")
+    num_beams: int = Field(4, ge=1, description="beam width (strategy: beam)")
+    temperature: float = Field(1.0, gt=0.0, le=2.0, description="sampling temperature (strategy: sample)")
+    top_p: float = Field(0.9, gt=0.0, le=1.0, description="nucleus mass (strategy: sample)")
+    max_new_tokens: int = Field(30, ge=1, description="longest caption, in tokens")
+    prompt: str | None = Field(None, description="text the caption continues (conditional captioning)")
+    seed: int | None = Field(None, description="sampling seed (repeatable samples)")
 
 
 class Captioner(ModelBackend):

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal, Union
 
 from pydantic import Field
 
-from ..cache import get_cache, request_key
+from ..cache import request_key
 from ..models import BackendConfig, ModelBackend
 from ..types import Image
 from .lazy import np
@@ -216,7 +216,7 @@ class ClipModel(ModelBackend):
         return self.embed_texts([text])[0]
 
     def _fill_text_cache(self, missing: list[str]) -> None:
-        cache = get_cache() if self.config.disk_cache else None
+        cache = self.response_cache() if self.config.disk_cache else None
         identity = self.cache_identity() if cache is not None else None
         keys: dict[str, str] = {}
         if cache is not None and identity is not None:

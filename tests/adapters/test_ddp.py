@@ -33,7 +33,7 @@ def test_torchrun_two_processes_train_and_agree(tiny, tmp_path):
         port = sock.getsockname()[1]
     proc = subprocess.run(
         [torchrun, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port), "-m",
-         "socratic.adapters", str(config)],
+         "socratic", "train", str(config)],
         capture_output=True, text=True, timeout=240, env=env,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]

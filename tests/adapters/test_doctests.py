@@ -20,7 +20,7 @@ MODULES = [
     "socratic.adapters.bridges.frozen",
     "socratic.adapters.train",
     "socratic.adapters.testing",
-    "socratic.adapters_cli",
+    "socratic.adapters.tasks",
     "socratic.vision.bridge_captioner",
 ]
 

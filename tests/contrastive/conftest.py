@@ -43,7 +43,7 @@ def make_config(arch_file: Path, out: Path, mode: str = "uu", **top: Any) -> dic
     train = {"output_dir": str(out), "max_steps": 300, "batch_size": 64, "lr": 1e-3, "warmup_steps": 10,
              "log_every": 50, "progress_bar": False, "cpu": True, "resume": False, "seed": 0}
     train.update(top.pop("train", {}))
-    cfg = {"type": "contrastive", "mode": mode, "arch": str(arch_file), "name": ARCH_NAME,
+    cfg = {"task": "contrastive", "mode": mode, "arch": str(arch_file), "name": ARCH_NAME,
            "data": {"source": "shapes", "shapes": dict(SHAPES), "caption_templates": TEMPLATES},
            "eval": {"templates": ["a photo of a {}."]}, "train": train}
     cfg.update(top)

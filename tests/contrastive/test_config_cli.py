@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from socratic.adapters.contrastive import ContrastiveConfig, contrastive_main, is_contrastive_config
+from socratic.adapters.contrastive import ContrastiveConfig
+from socratic.adapters.tasks import is_training_config, load_training_config
+
+from socratic.cli import main
+from socratic.errors import DataError
 
 from .conftest import make_config
 
@@ -29,38 +33,38 @@ def _write(tmp_path: Path, cfg: dict) -> str:
 
 
 def test_missing_file_and_bad_keys_exit_2_with_one_line_each(arch_file, tmp_path, capsys):
-    assert contrastive_main(str(tmp_path / "nope.yaml"), []) == 2
-    assert capsys.readouterr().out.strip() == f"{tmp_path / 'nope.yaml'}: error: config file not found"
+    assert main(["train", str(tmp_path / "nope.yaml")]) == 2
+    assert capsys.readouterr().err.strip() == f"{tmp_path / 'nope.yaml'}: error: file not found"
     cfg = make_config(arch_file, tmp_path / "out", "uu")
     cfg["train"]["max_step"] = 3
     cfg["mode"] = "XY"
     path = _write(tmp_path, cfg)
-    assert contrastive_main(path, []) == 2
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2 and all(line.startswith(f"{path}: error: ") for line in lines)
-    assert any("train.max_step: unknown key" in line for line in lines)
-    assert any(line.startswith(f"{path}: error: mode:") for line in lines)
-    assert contrastive_main(path, ["mode=uu", "train.bad"]) == 2  # an override without '='
-    assert "must look like key.path=value" in capsys.readouterr().out
+    assert main(["train", path]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"{path}:") and ": error: " in line for line in lines)
+    assert any("unknown key 'train.max_step' (did you mean 'max_steps'?)" in line for line in lines)
+    assert any(": error: mode: Input should be" in line for line in lines)
+    assert main(["train", path, "--set", "mode=uu", "--set", "train.bad"]) == 2  # no '='
+    assert "expected PATH=VALUE" in capsys.readouterr().err
 
 
 def test_runtime_failure_exits_1_with_one_line(arch_file, tmp_path, capsys):
     cfg = make_config(arch_file, tmp_path / "out", "Lu", image_checkpoint=str(tmp_path / "missing.pt"),
                       data=TINY_DATA)
-    assert contrastive_main(_write(tmp_path, cfg), []) == 1
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and "TowerError: checkpoint not found" in out[0]
+    assert main(["train", _write(tmp_path, cfg)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "checkpoint not found" in err[0]
     cfg = make_config(arch_file, tmp_path / "out", "uu", arch="no-such-arch", data=TINY_DATA)
-    assert contrastive_main(_write(tmp_path, cfg), []) == 1
-    assert "open_clip architecture 'no-such-arch' is unknown" in capsys.readouterr().out
+    assert main(["train", _write(tmp_path, cfg)]) == 1
+    assert "open_clip architecture 'no-such-arch' is unknown" in capsys.readouterr().err
 
 
 def test_success_prints_the_result_as_one_json_line(arch_file, tmp_path, capsys):
     cfg = make_config(arch_file, tmp_path / "out", "uu", data=TINY_DATA,
                       train={"max_steps": 3, "batch_size": 16, "save_every": 3})
     path = _write(tmp_path, cfg)
-    assert is_contrastive_config(path)
-    assert contrastive_main(path, ["train.max_steps=2", "train.save_every=2"]) == 0
+    assert is_training_config(yaml.safe_load(Path(path).read_text()))
+    assert main(["train", path, "--set", "train.max_steps=2", "--set", "train.save_every=2"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["step"] == 2 and result["mode"] == "uu" and 0 <= result["zero_shot_acc"] <= 1
     assert (tmp_path / "out" / "model" / "open_clip_config.json").is_file()
@@ -78,17 +82,16 @@ def test_jsonl_data_trains_and_evaluates(arch_file, tmp_path):
     result = train_contrastive(ContrastiveConfig.model_validate(cfg))
     assert result["step"] == 2 and result["zero_shot_images"] == 24.0
     cfg["data"]["train"] = str(tmp_path / "missing.jsonl")
-    with pytest.raises(Exception, match="data file not found"):
+    with pytest.raises(DataError, match="missing.jsonl: file not found"):
         train_contrastive(ContrastiveConfig.model_validate(cfg))
 
 
 @pytest.mark.parametrize("name", ["train_contrastive_uu.yaml", "train_contrastive_lu.yaml"])
-def test_example_configs_validate(name, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    cfg = ContrastiveConfig.from_yaml(ROOT / "examples" / name)
-    assert cfg.type == "contrastive" and Path(cfg.arch).is_file()
-    assert is_contrastive_config(ROOT / "examples" / name)
-    assert not is_contrastive_config(ROOT / "examples" / "train_clipcap.yaml")
+def test_example_configs_validate(name, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # paths are relative to the config file, not the working folder
+    cfg = load_training_config(ROOT / "examples" / name)
+    assert cfg.task == "contrastive" and Path(cfg.arch).is_file()
+    assert cfg.train.output_dir.startswith(str(ROOT / "examples" / "runs"))
 
 
 @pytest.mark.slow
@@ -99,7 +102,7 @@ def test_torchrun_two_processes_train_and_agree(arch_file, tmp_path):
     path = _write(tmp_path, cfg)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", "29547", "-m", "socratic.adapters.contrastive", path],
+        [torchrun, "--nproc_per_node", "2", "--master_port", "29547", "-m", "socratic", "train", path],
         capture_output=True, text=True, timeout=240, env=env,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]

@@ -19,17 +19,13 @@ from socratic.llm.base import LLM, LLMRequest, LLMResult, TokenUsage
 
 
 @pytest.fixture
-def private_cache(tmp_path: Path) -> Iterator[Cache]:
-    """A process-wide cache in a fresh folder; the previous global state is restored after."""
-    saved = (cache_mod._default, cache_mod._disabled)
-    cache_mod.configure(tmp_path / "cache")
-    try:
-        yield cache_mod.get_cache()  # type: ignore[misc]
-    finally:
-        current = cache_mod._default
-        if current is not None and current is not saved[0]:
-            current.close()
-        cache_mod._default, cache_mod._disabled = saved
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cache]:
+    """The default cache, in a fresh folder ($SOCRATIC_CACHE_DIR)."""
+    monkeypatch.setenv("SOCRATIC_CACHE_DIR", str(tmp_path / "cache"))
+    cache = cache_mod.get_cache()
+    assert cache is not None and cache.directory == tmp_path / "cache"
+    yield cache
+    cache.close()
 
 
 class CountingLLM(LLM):
@@ -211,21 +207,23 @@ def test_env_no_cache_bypasses(private_cache: Cache, monkeypatch: pytest.MonkeyP
     assert llm.sent == [1, 1, 1]
 
 
-def test_configure_disabled_bypasses_and_state_is_restored(private_cache: Cache) -> None:
-    saved = (cache_mod._default, cache_mod._disabled)
-    try:
-        cache_mod.configure(enabled=False)
-        assert cache_mod.get_cache() is None
-        llm = CountingLLM(model="m")
-        ask(llm, 1)
-        ask(llm, 1)
-        assert llm.sent == [1, 1]
-    finally:
-        cache_mod._default, cache_mod._disabled = saved
-    assert cache_mod.get_cache() is private_cache
-    ask(llm, 1)
-    ask(llm, 1)
-    assert llm.sent == [1, 1, 1]
+def test_the_build_context_chooses_the_cache(private_cache: Cache, tmp_path: Path) -> None:
+    from socratic.context import BuildContext
+
+    off = CountingLLM(model="m").bind(BuildContext(cache=None))
+    ask(off, 1)
+    ask(off, 1)
+    assert off.sent == [1, 1]
+    own = Cache(tmp_path / "own")
+    mine = CountingLLM(model="m").bind(BuildContext(cache=own))
+    ask(mine, 1)
+    ask(mine, 1)
+    assert mine.sent == [1] and own.stats()["entries"] == 1
+    assert private_cache.stats()["entries"] == 0  # the default cache was not touched
+    default = CountingLLM(model="m")  # unbound: the default cache
+    ask(default, 1)
+    ask(default, 1)
+    assert default.sent == [1] and private_cache.stats()["entries"] == 1
 
 
 def test_usage_counts_requests_hits_and_tokens(private_cache: Cache) -> None:

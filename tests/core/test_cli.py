@@ -142,8 +142,9 @@ def test_dataset_run_streams_and_resumes(graph_file, tmp_path):
     assert summary == {"rows": 9, "done": 8, "failed": 1, "skipped": 0}
     recs = [json.loads(x) for x in out.read_text().splitlines()]
     by_index = {rec["index"]: rec for rec in recs}
-    assert "not JSON" in by_index[3]["error"] and by_index[3]["error"].startswith(f"{data}:4:")
+    assert "invalid JSON" in by_index[3]["error"] and by_index[3]["error"].startswith(f"{data}:4:")
     assert by_index[0] == {"index": 0, "_id": "id0", "outputs": {"text": "n0!!", "tags": "a+b"}}
+    assert [rec["index"] for rec in recs] == list(range(9))  # output line i is input row i
     # simulate a killed run: keep 4 finished lines and half of the next one
     lines = out.read_text().splitlines(keepends=True)
     good = [x for x in lines if "outputs" in x][:4]
@@ -152,8 +153,8 @@ def test_dataset_run_streams_and_resumes(graph_file, tmp_path):
     summary = json.loads(r.stdout)
     assert summary["skipped"] == 4 and summary["done"] == 4 and summary["failed"] == 1
     recs = [json.loads(x) for x in out.read_text().splitlines()]
-    done = sorted(rec["index"] for rec in recs if "outputs" in rec)
-    assert done == [0, 1, 2, 4, 5, 6, 7, 8]  # each once
+    done = [rec["index"] for rec in recs if "outputs" in rec]
+    assert done == [0, 1, 2, 4, 5, 6, 7, 8]  # each once, in row order after the resumed run
 
 
 def test_cache_stats_and_clear(tmp_path):
@@ -201,8 +202,11 @@ def test_validate_also_checks_training_configs(tmp_path):
 
     good = Path(__file__).resolve().parents[2] / "examples" / "train_clipcap.yaml"
     r = socratic("validate", str(good))
-    assert r.returncode == 0 and "ok (training config)" in r.stdout
+    assert r.returncode == 0 and "ok (training config, task bridge)" in r.stdout
     bad = tmp_path / "train_bad.yaml"
     bad.write_text(good.read_text().replace("max_steps:", "max_stepz:"))
     r = socratic("validate", str(bad))
-    assert r.returncode == 2 and "train.max_stepz" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    line = bad.read_text().splitlines().index("  max_stepz: 300") + 1
+    assert r.stderr.strip() == (f"{bad}:{line}:3: error: unknown key 'train.max_stepz'"
+                                " (did you mean 'max_steps'?)")

@@ -26,8 +26,11 @@ def test_nested_aliases_do_not_blow_up_the_position_walk():
         prev = f"*a{i - 1}"
         lines.append(f"a{i}: &a{i} [{', '.join([prev] * 9)}]")
     start = time.perf_counter()
-    doc = load_yaml_text("\n".join(lines) + "\n", "laughs.yaml")
-    assert time.perf_counter() - start < 2.0
+    with pytest.raises(GraphError, match="expands to more than 100,000 elements") as exc:
+        load_yaml_text("\n".join(lines) + "\n", "laughs.yaml")  # 9**9 values once expanded
+    assert time.perf_counter() - start < 0.5
+    assert str(exc.value).startswith("laughs.yaml:6:5: error:")
+    doc = load_yaml_text("\n".join(lines[:4]) + "\n", "small.yaml")  # 9**4: fine
     assert len(doc.values) < 1000
 
 
@@ -46,7 +49,7 @@ def test_missing_data_file_and_out_without_data_are_usage_errors(tmp_path, capsy
     g = tmp_path / "g.yaml"
     g.write_text(GRAPH)
     assert main(["run", str(g), "--data", str(tmp_path / "nope.jsonl")]) == 2
-    assert "nope.jsonl: no such file" in capsys.readouterr().err
+    assert "nope.jsonl: file not found" in capsys.readouterr().err
     assert main(["run", str(g), "-i", "t=a", "--out", str(tmp_path / "o.jsonl")]) == 2
     assert "give --data too" in capsys.readouterr().err
 
@@ -138,3 +141,14 @@ def test_templates_cannot_include_or_read_arbitrary_files():
         PromptTemplate.from_string("{% include 'x.j2' %}")
     with pytest.raises(GraphError, match="must name a .j2 file"):
         load_prompt("/etc/passwd")
+
+
+def test_exit_codes_come_from_the_error_class(tmp_path, capsys):
+    g = tmp_path / "g.yaml"
+    g.write_text(GRAPH.replace("inputs: {t: str}", "inputs: {t: str, image: image}").replace(
+        "outputs: {o:", "outputs: {label:"))
+    # a data error is bad usage: exit 2, and the message says so
+    assert main(["eval", "classify", str(g), "--data", str(tmp_path / "nonexistent")]) == 2
+    assert "nonexistent: cannot tell the format" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "nope.yaml")]) == 2
+    assert main(["validate", str(g), "--set", "nodes.u.type=text.nope"]) == 2

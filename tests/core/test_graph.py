@@ -158,12 +158,13 @@ def test_run_many_isolates_failures_and_keeps_order():
     g.add("f", fail_on, text="inputs.t")
     g.add("s", Sleep(0.01), text="f.output")
     g.add_output("o", "s.output")
-    rows = [{"t": "a"}, {"t": "bad"}, {"t": "c"}, {"x": 1}]
+    rows = [{"t": "a"}, {"t": "bad"}, {"t": "c"}, {"x": 1}, {"t": "d", "x": 1}]
     res = g.run_many(rows, concurrency=2)
     assert res[0] == {"outputs": {"o": "a"}}
     assert res[1]["node"] == "f" and "refusing 'bad'" in res[1]["error"]
     assert res[2] == {"outputs": {"o": "c"}}
-    assert "unknown input 'x'" in res[3]["error"]
+    assert "missing required input 't'" in res[3]["error"]  # only missing inputs are row errors
+    assert res[4] == {"outputs": {"o": "d"}}  # an extra key is not an error
 
 
 def test_run_many_respects_concurrency():

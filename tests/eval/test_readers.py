@@ -174,7 +174,7 @@ def test_jsonl_check_exists(tmp_path: Path) -> None:
 
 
 def test_jsonl_missing_file_raises_at_call(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="JSONL file not found"):
+    with pytest.raises(DatasetError, match="file not found"):
         read_jsonl(tmp_path / "nope.jsonl")
 
 
@@ -186,5 +186,7 @@ def test_read_dataset_dispatches(tmp_path: Path) -> None:
     f = _jsonl(tmp_path / "x.jsonl", [{"image": "1.png", "label": "cat"}])
     assert [r["label"] for r in read_dataset(tmp_path / "folder")] == ["cat"]
     assert [r["label"] for r in read_dataset(f)] == ["cat"]
-    with pytest.raises(DatasetError, match=r"not a directory or a \.jsonl file"):
-        read_dataset(tmp_path / "x.csv")
+    with pytest.raises(DatasetError, match=r"cannot tell the format from '\.xyz'"):
+        read_dataset(tmp_path / "x.xyz")
+    (tmp_path / "x.csv").write_text("image,label\n1.png,dog\n")
+    assert [(r["image"].name, r["label"]) for r in read_dataset(tmp_path / "x.csv")] == [("1.png", "dog")]

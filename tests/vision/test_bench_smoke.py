@@ -12,11 +12,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_clip_descriptors.
 def test_bench_tiny_smoke(tmp_path, monkeypatch, capsys):
     import torch
 
-    from socratic import cache
-
     threads = torch.get_num_threads()
-    monkeypatch.setattr(cache, "_default", cache._default)  # restored afterwards
-    monkeypatch.setattr(cache, "_disabled", cache._disabled)
     spec = importlib.util.spec_from_file_location("bench_clip_descriptors", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

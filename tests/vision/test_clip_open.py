@@ -174,14 +174,15 @@ def test_text_cache_encodes_each_text_once(tiny_open_clip, monkeypatch):
 
 def test_disk_cache_survives_a_new_instance(tiny_open_clip, monkeypatch, tmp_path):
     from socratic import cache
+    from socratic.context import BuildContext
 
-    monkeypatch.setattr(cache, "_default", cache.Cache(tmp_path))
+    context = BuildContext(cache=cache.Cache(tmp_path))
     kw = {"model": tiny_open_clip["arch"], "pretrained": tiny_open_clip["checkpoint"]}
     texts = [f"a photo of a thing number {i}" for i in range(10)]
-    first = OpenClipModel(**kw).embed_texts(texts)
+    first = OpenClipModel(**kw).bind(context).embed_texts(texts)
     assert cache.Cache(tmp_path).stats()["namespaces"]["text-embedding"] == 10
 
-    fresh = OpenClipModel(**kw)
+    fresh = OpenClipModel(**kw).bind(BuildContext(cache=cache.Cache(tmp_path)))
 
     def boom(texts):
         raise AssertionError(f"encoded {texts} although cached on disk")

@@ -1,0 +1,29 @@
+"""``socratic train CONFIG.yaml [--set PATH=VALUE ...]``: the one front door of training.
+
+The config is read and validated completely first (every problem at once, ``FILE:LINE:COL``,
+exit 2); the heavy libraries are imported only then. The final metrics are printed as one JSON
+line. Under ``torchrun --nproc_per_node N -m socratic train CONFIG`` it trains with DDP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..adapters.tasks import load_training_config, train
+    from ..extras import check
+
+    config = load_training_config(args.config, args.set)
+    for module in ("torch", "accelerate", "transformers"):
+        check(module, what="socratic train")
+    try:
+        result = train(config)
+    except KeyboardInterrupt:
+        print(f"{args.config}: interrupted; a checkpoint was saved if one was due: run the same"
+              " command again to resume", file=sys.stderr)
+        raise
+    print(json.dumps({k: v for k, v in result.items() if isinstance(v, (int, float, str))}))
+    return 0

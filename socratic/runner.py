@@ -1,0 +1,353 @@
+"""One row runner: a graph over many rows, behind ``socratic run --data``, ``socratic eval`` and
+``Graph.run_many`` / ``Graph.aiter_many``.
+
+What it does for every engine: bounded concurrency, a progress bar, error rows (a failing row
+never stops the others), pass-through columns (row keys that are not graph inputs are copied to
+the result unchanged, so ids and references travel), output in input order (a bounded reorder
+window), resume by row id (a re-run with the same ``out`` keeps finished rows and runs the rest;
+a half-written last line from a killed run is dropped), and a summary with the most common
+errors. Engines run the rows (rows in, result rows out): :class:`LocalEngine` (asyncio, calls to
+batchable models grouped across rows); others plug in behind :class:`Engine`.
+
+Result records: ``{"index": i, ...extra columns, "outputs": {...}}`` or
+``{"index": i, ...extra columns, "error": "...", "node": "..."}``.
+
+Example:
+    >>> from socratic import Graph, node
+    >>> @node
+    ... def inc(x: int) -> int:
+    ...     return x + 1
+    >>> g = Graph(); g.add_input("x", int); g.add("i", inc, x="inputs.x")
+    >>> g.add_output("y", "i.output")
+    >>> runner = RowRunner(g)
+    >>> for record in runner.collect([{"x": 1, "id": "a"}, {"x": "bad", "id": "b"}]):
+    ...     print(record)
+    {'index': 0, 'id': 'a', 'outputs': {'y': 2}}
+    {'index': 1, 'id': 'b', 'error': "input 'x' expects int, got str 'bad'"}
+    >>> runner.summary.as_dict()
+    {'rows': 2, 'done': 1, 'failed': 1, 'skipped': 0}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .datasets import TextRow
+from .errors import DataError, InputError, NodeError, SocraticError, shorten
+from .types import parse_cli_value, to_jsonable
+
+#: result fields a data column may not use
+RESERVED = ("index", "outputs", "error", "node")
+
+
+class Engine(Protocol):
+    """Runs a graph over rows: ``(index, inputs or an Exception)`` in, ``(index, result)`` out in
+    any order, where ``result`` is ``{"outputs": ...}`` or ``{"error": ..., "node": ...}``. At
+    most ``concurrency`` rows are in flight; with ``max_ahead``, no row starts more than that
+    many places after the earliest unfinished one (bounds the reorder window)."""
+
+    name: str
+
+    def results(self, graph: Any, items: Iterable[tuple[int, Any]], *, concurrency: int,
+                max_ahead: int | None = None) -> AsyncIterator[tuple[int, dict[str, Any]]]: ...
+
+
+def error_result(exc: BaseException) -> dict[str, Any]:
+    """The result record of a failed row (one readable message; the node when one failed)."""
+    if isinstance(exc, NodeError):
+        return {"error": str(exc), "node": exc.node}
+    if isinstance(exc, SocraticError):
+        return {"error": str(exc)}
+    return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+class LocalEngine:
+    """The asyncio engine: rows share one run context, so calls to batchable models (CLIP,
+    local LMs, captioners) from concurrent rows are grouped into real batches.
+
+    Example:
+        >>> LocalEngine().name
+        'local'
+    """
+
+    name = "local"
+
+    async def results(self, graph: Any, items: Iterable[tuple[int, Any]], *, concurrency: int,
+                      max_ahead: int | None = None) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+        from .scheduler import RunContext
+
+        plan = graph.plan()
+        concurrency = max(1, int(concurrency))
+        ctx = RunContext(concurrency=concurrency * 4)
+        pending: dict[asyncio.Future[tuple[int, dict[str, Any]]], int] = {}
+
+        async def one(index: int, row: Any) -> tuple[int, dict[str, Any]]:
+            try:
+                if isinstance(row, BaseException):
+                    raise row
+                return index, {"outputs": await plan.arun(graph.prepare_inputs(row), ctx)}
+            except Exception as exc:
+                return index, error_result(exc)
+
+        it = iter(items)
+        waiting: tuple[int, Any] | None = None
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < concurrency:
+                    if waiting is None:
+                        try:
+                            waiting = next(it)
+                        except StopIteration:
+                            exhausted = True
+                            break
+                    if max_ahead and pending and waiting[0] - min(pending.values()) >= max_ahead:
+                        break
+                    pending[asyncio.ensure_future(one(*waiting))] = waiting[0]
+                    waiting = None
+                if not pending:
+                    break
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    del pending[task]
+                    yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+
+
+@dataclass
+class RunSummary:
+    """Counts of a run and its most common errors.
+
+    Example:
+        >>> s = RunSummary(rows=3, done=1, failed=2, errors=Counter({"boom": 2}))
+        >>> s.report()
+        ['2 x boom']
+    """
+
+    rows: int | None = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "done": self.done, "failed": self.failed, "skipped": self.skipped}
+
+    def report(self, most: int = 5) -> list[str]:
+        """The ``most`` most frequent distinct errors, ``COUNT x MESSAGE``."""
+        return [f"{n} x {shorten(msg, 300)}" for msg, n in self.errors.most_common(most)]
+
+
+class RowRunner:
+    """Runs ``graph`` over rows with ``engine`` (default :class:`LocalEngine`); see the module
+    docstring. ``ordered``: results in input order (default), else as they finish.
+    ``id_key``: the column that identifies a row for resuming (default: its position).
+
+    Example:
+        >>> from socratic import Graph
+        >>> g = Graph(); g.add_input("t", str); g.add_output("same", "inputs.t")
+        >>> RowRunner(g, ordered=False).collect([{"t": "a"}])[0]["outputs"]
+        {'same': 'a'}
+    """
+
+    def __init__(self, graph: Any, *, engine: Engine | None = None, concurrency: int = 8,
+                 progress: bool = False, ordered: bool = True, id_key: str | None = None,
+                 window: int = 1024) -> None:
+        self.graph = graph
+        self.engine = engine or LocalEngine()
+        self.concurrency = max(1, int(concurrency))
+        self.progress = progress
+        self.ordered = ordered
+        self.id_key = id_key
+        self.window = max(window, self.concurrency)
+        self.summary = RunSummary()
+
+    # -- rows -------------------------------------------------------------------------------
+    def split(self, row: Any) -> tuple[dict[str, Any] | Exception, dict[str, Any]]:
+        """``(graph inputs or the row's error, pass-through columns)``."""
+        if isinstance(row, Exception):
+            return row, {}
+        if not isinstance(row, dict):
+            return DataError(f"a row must be a mapping, got {type(row).__name__}"), {}
+        inputs = self.graph.inputs
+        extras = {k: v for k, v in row.items() if k not in inputs}
+        clash = [k for k in extras if k in RESERVED]
+        if clash:
+            return DataError(f"column '{clash[0]}' has the name of a result field ({', '.join(RESERVED)});"
+                             " rename it"), {k: v for k, v in extras.items() if k not in RESERVED}
+        given = {k: v for k, v in row.items() if k in inputs}
+        if isinstance(row, TextRow):
+            try:
+                given = {k: _from_text(v, inputs[k].type, k) for k, v in given.items()}
+            except InputError as exc:
+                return exc, extras
+        return given, extras
+
+    def _row_id(self, index: int, extras: dict[str, Any]) -> Any:
+        return extras.get(self.id_key, index) if self.id_key else index
+
+    # -- running ----------------------------------------------------------------------------
+    async def aiter(
+        self, rows: Iterable[Any], *, skip: set[Any] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Result records (see the module docstring), in input order when ``ordered``."""
+        skip = skip or set()
+        extras: dict[int, dict[str, Any]] = {}
+        self.summary.skipped = 0
+
+        def items() -> Iterator[tuple[int, Any]]:
+            for index, row in enumerate(rows):
+                given, extra = self.split(row)
+                if skip and self._row_id(index, extra) in skip:
+                    self.summary.skipped += 1
+                    continue
+                extras[index] = extra
+                yield index, given
+
+        held: dict[int, dict[str, Any]] = {}
+        order: deque[int] = deque()  # indices started, in order (ordered mode)
+        feed = _Recording(items(), order)
+        results = self.engine.results(self.graph, feed, concurrency=self.concurrency,
+                                      max_ahead=self.window if self.ordered else None)
+        async for index, result in results:
+            record = {"index": index, **extras.pop(index, {}), **to_jsonable(result)}
+            if "error" in result:
+                self.summary.failed += 1
+                self.summary.errors[result["error"]] += 1
+            else:
+                self.summary.done += 1
+            if not self.ordered:
+                yield record
+                continue
+            held[index] = record
+            while order and order[0] in held:
+                yield held.pop(order.popleft())
+
+    def collect(self, rows: Iterable[Any]) -> list[dict[str, Any]]:
+        """Run in memory; every result record, in input order."""
+        self.summary = RunSummary()
+
+        async def go() -> list[dict[str, Any]]:
+            out = [r async for r in self.aiter(rows)]
+            return sorted(out, key=lambda r: r["index"])
+
+        out = asyncio.run(go())
+        self.summary.rows = len(out)
+        return out
+
+    def run(self, data: str | os.PathLike[str] | Iterable[Any], out: str | os.PathLike[str] | None = None,
+            *, format: str = "auto") -> RunSummary:
+        """Run over a data file (any :mod:`socratic.datasets` format) or rows; write each record
+        to ``out`` (JSONL; resumable) as it is ready, or to stdout."""
+        from .datasets import count_records, iter_records
+
+        self.summary = RunSummary()
+        if isinstance(data, (str, os.PathLike)):
+            rows: Iterable[Any] = iter_records(data, format, errors="yield", resolve=self._image_inputs())
+            self.summary.rows = count_records(data, format)
+        else:
+            rows = data
+            self.summary.rows = len(data) if isinstance(data, list) else None
+        skip = _resume(out, self.id_key) if out else set()
+        stream = open(out, "a", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.summary.rows, initial=len(skip), unit="row", file=sys.stderr,
+                       mininterval=0.5, desc=self.graph.name)
+
+        async def go() -> None:
+            async for record in self.aiter(rows, skip=skip):
+                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+                stream.flush()
+                if bar is not None:
+                    bar.update(1)
+
+        try:
+            asyncio.run(go())
+        finally:
+            if bar is not None:
+                bar.close()
+            if out:
+                stream.close()
+        if out and skip and self.ordered:
+            _sort_file(out)
+        return self.summary
+
+    def _image_inputs(self) -> tuple[str, ...]:
+        """Graph inputs that take images: their relative paths are relative to the data file."""
+        from .types import type_name
+
+        return tuple(n for n, i in self.graph.inputs.items() if "image" in type_name(i.type))
+
+
+class _Recording:
+    """An iterator that notes the index of each item it hands out (for ordered output)."""
+
+    def __init__(self, items: Iterator[tuple[int, Any]], order: deque[int]) -> None:
+        self.items, self.order = items, order
+
+    def __iter__(self) -> _Recording:
+        return self
+
+    def __next__(self) -> tuple[int, Any]:
+        item = next(self.items)
+        self.order.append(item[0])
+        return item
+
+
+def _from_text(value: Any, tp: Any, name: str) -> Any:
+    if not isinstance(value, str) or tp in (str, Any):
+        return value
+    try:
+        return parse_cli_value(value, tp, what=f"column '{name}'")
+    except TypeError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _resume(out_path: str | os.PathLike[str], id_key: str | None) -> set[Any]:
+    """Keep the successful records of an earlier run (rewritten atomically); their row ids."""
+    if not os.path.exists(out_path):
+        return set()
+    kept: list[str] = []
+    done: set[Any] = set()
+    with open(out_path, encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break  # half-written line of a killed run
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(rec, dict) or "outputs" not in rec:
+                continue
+            key = rec.get(id_key) if id_key else rec.get("index")
+            if key is not None and not isinstance(key, (dict, list)) and key not in done:
+                done.add(key)
+                kept.append(line)
+    tmp = f"{out_path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(kept)
+    os.replace(tmp, out_path)
+    return done
+
+
+def _sort_file(path: str | os.PathLike[str]) -> None:
+    """Rewrite a result file in row order (after a resumed run appended to it)."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    lines.sort(key=lambda line: json.loads(line).get("index", 0))
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+    os.replace(tmp, path)
