@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import importlib
 import os
-from difflib import get_close_matches
 from typing import Any
 
-from socratic.errors import GraphError, ValidationFailed
+from socratic.errors import GraphError, ValidationFailed, did_you_mean, shorten
 from socratic.yaml_source import (
     YamlDocument,
     apply_overrides,
@@ -82,11 +81,10 @@ def training_config_from_document(doc: YamlDocument, overrides: list[str] | None
         raise ValidationFailed([doc.error(what, ())])
     task = data.get("task")
     if task not in _TASKS:
-        close = get_close_matches(str(task), list(_TASKS), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(task, _TASKS)
         where: tuple[Any, ...] = ("task",) if "task" in data else ()
         raise ValidationFailed([doc.error(
-            f"unknown task '{task}'{hint}; tasks: {', '.join(_TASKS)}" if "task" in data
+            f"unknown task '{shorten(task, 100)}'{hint}; tasks: {', '.join(_TASKS)}" if "task" in data
             else f"missing required key 'task' (one of: {', '.join(_TASKS)})", where)])
     cls = config_class(str(task))
     config, problems = validate_model(doc, cls, rebase_paths(doc, data))

@@ -1,5 +1,8 @@
 """On-disk response / embedding cache in SQLite, keyed by a hash of the canonical request.
 
+Private by default: the cache folder is created 0700 and the database 0600 (prompts and answers
+are the user's data).
+
 The database uses WAL mode and a busy timeout, so several processes (parallel `socratic run`
 calls) can share it. Credentials never enter a key or a value: :func:`request_key` drops any
 field whose name looks like a secret before hashing.
@@ -70,6 +73,20 @@ def request_key(request: Any) -> str:
     return hashlib.sha256(canonical_json(request).encode()).hexdigest()
 
 
+def private_dir(path: Path) -> Path:
+    """Create a folder readable by its owner only (0700); an existing one is left as it is."""
+    if not path.exists():
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+    return path
+
+
+def open_private(path: str | os.PathLike[str], mode: str = "a") -> Any:
+    """Open a text file for writing, created readable by its owner only (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC), 0o600)
+    return os.fdopen(fd, mode, encoding="utf-8")
+
+
 def _setup(conn: sqlite3.Connection) -> None:
     """WAL mode and the table. Switching the journal mode can answer "database is locked" at
     once, without waiting, while another process sets up the same file: retry with a backoff."""
@@ -111,7 +128,9 @@ class Cache:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)
+            if not self.path.exists():  # SQLite gives its -wal / -shm files the same mode
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA busy_timeout=30000")
             _setup(conn)

@@ -28,7 +28,11 @@ from .errors import (
     SocraticError,
     ValidationFailed,
     exit_code_of,
+    shorten,
 )
+
+#: longest error message the command line prints (user values echoed in it are cut)
+MAX_MESSAGE = 4000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,12 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="evaluate classification, retrieval or captioning")
     ev.add_argument("task", choices=["classify", "retrieval", "caption"])
-    ev.add_argument("graph", nargs="?", help="graph to evaluate (classify)")
-    ev.add_argument("--data", required=True, help="image folder or JSONL")
+    ev.add_argument("graph", nargs="?", help="graph to run and evaluate (or give --predictions)")
+    ev.add_argument("--data", required=True,
+                    help="labelled / captioned rows: image folder, JSONL, CSV or COCO captions JSON")
+    ev.add_argument("--predictions", metavar="OUT.jsonl",
+                    help="score what `socratic run --data ROWS --out OUT.jsonl` wrote (no graph run)")
+    ev.add_argument("--key", metavar="COLUMN",
+                    help="join --predictions to data rows by this column (default: row position)")
+    ev.add_argument("--output", metavar="NAME", help="the graph output to score (label / caption)")
     ev.add_argument("--out", default="eval_results", help="output folder (JSON + PNG plots)")
     ev.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
     ev.add_argument("--concurrency", type=_positive_int, default=8)
     ev.add_argument("--no-cache", action="store_true")
+    ev.add_argument("--cache-dir", help="cache folder (default $SOCRATIC_CACHE_DIR or user cache)")
     _add_common(ev)
 
     demo = sub.add_parser("demo", help="the offline shapes-world demo of every recipe")
@@ -148,9 +159,10 @@ def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
             raise
         if isinstance(exc, ValidationFailed):
             for e in exc.errors:
-                print(str(e), file=sys.stderr)
+                print(shorten(str(e), MAX_MESSAGE), file=sys.stderr)
         else:
-            print(str(exc) if isinstance(exc, GraphError) else f"error: {exc}", file=sys.stderr)
+            text = str(exc) if isinstance(exc, GraphError) else f"error: {exc}"
+            print(shorten(text, MAX_MESSAGE), file=sys.stderr)
         return exit_code_of(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -163,8 +175,8 @@ def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
     except Exception as exc:
         if args.debug:
             raise
-        print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        print(shorten(f"error: {type(exc).__name__}: {exc}", MAX_MESSAGE)
+              + " (run with --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -42,6 +42,22 @@ def shorten(value: Any, limit: int = MAX_ECHO) -> str:
     return f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
+def did_you_mean(word: Any, choices: Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or ``""`` (long words are not compared).
+
+    Example:
+        >>> did_you_mean("llm.generat", ["llm.generate", "text.join"])
+        " (did you mean 'llm.generate'?)"
+    """
+    from difflib import get_close_matches
+
+    text = str(word)
+    if len(text) > MAX_ECHO:
+        return ""
+    close = get_close_matches(text, [str(c) for c in choices], n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 class SocraticError(Exception):
     """Base class of every error raised on purpose (runtime failure, exit code 1).
 
@@ -113,6 +129,7 @@ class GraphError(UsageError):
         kind: str = "",
         ref_node: str | None = None,
     ) -> None:
+        message = shorten(message, 2 * MAX_ECHO + 800)  # whatever a message echoes, it stays readable
         super().__init__(message)
         self.message = message
         self.location = Location(file, line, col)

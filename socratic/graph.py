@@ -32,10 +32,9 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from typing import Any
 
-from .errors import GraphError, InputError, Location, ValidationFailed
+from .errors import GraphError, InputError, Location, ValidationFailed, did_you_mean, shorten
 from .node import REQUIRED, Node, Socket
 from .refs import INPUTS, Const, Pack, Ref, read_value
 from .types import coerce_value, element_type, is_assignable, leaves, path_text, type_at, type_name
@@ -239,15 +238,12 @@ class Graph:
 
     # -- validation ----------------------------------------------------------------------
     def _unknown_node_message(self, name: str) -> str:
-        close = get_close_matches(name, [*self.nodes, INPUTS], n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"no node named '{name}'{hint}"
+        return f"no node named '{shorten(name, 100)}'{did_you_mean(name, [*self.nodes, INPUTS])}"
 
     def _no_input_message(self, entry: NodeEntry, socket: str) -> str:
         names = ", ".join(entry.inputs) or "none"
-        close = get_close_matches(socket, list(entry.inputs), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"node '{entry.name}' has no input '{socket}'{hint}; its inputs: {names}"
+        hint = did_you_mean(socket, entry.inputs)
+        return f"node '{entry.name}' has no input '{shorten(socket, 100)}'{hint}; its inputs: {names}"
 
     def _err(self, message: str, loc: Location | None, **structure: Any) -> GraphError:
         loc = loc or Location(self.file)
@@ -257,8 +253,7 @@ class Graph:
         if ref.is_input:
             if ref.socket not in self.inputs:
                 names = ", ".join(self.inputs) or "none"
-                close = get_close_matches(ref.socket, list(self.inputs), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                hint = did_you_mean(ref.socket, self.inputs)
                 return self._err(
                     f"{used_by}: {ref} refers to an unknown graph input '{ref.socket}'{hint};"
                     f" inputs: {names}", loc, kind="unknown_input", **where)
@@ -268,8 +263,7 @@ class Graph:
                              kind="unknown_node", ref_node=ref.node, **where)
         outs = self.nodes[ref.node].outputs
         if ref.socket not in outs:
-            close = get_close_matches(ref.socket, list(outs), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(ref.socket, outs)
             return self._err(
                 f"{used_by}: node '{ref.node}' has no output '{ref.socket}'{hint};"
                 f" its outputs: {', '.join(outs) or 'none'}", loc,

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import GraphError, ModelLoadError
+from .errors import GraphError, ModelLoadError, did_you_mean, shorten
 
 
 class BackendConfig(BaseModel):
@@ -146,11 +146,9 @@ def backend_names(kind: str | None = None) -> list[str]:
 def backend_class(name: str) -> type[ModelBackend]:
     """Import and return the backend class registered as ``name``."""
     if name not in _BACKENDS:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, list(_BACKENDS), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise GraphError(f"unknown model backend '{name}'{hint}; known: {', '.join(backend_names())}")
+        hint = did_you_mean(name, _BACKENDS)
+        raise GraphError(f"unknown model backend '{shorten(name, 100)}'{hint};"
+                         f" known: {', '.join(backend_names())}")
     module, _, qualname = _BACKENDS[name][1].partition(":")
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):

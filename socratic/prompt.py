@@ -49,20 +49,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import GraphError, SocraticError
+from .errors import GraphError, SocraticError, did_you_mean, shorten
 
 _ROLE_LINE = re.compile(r"^[ \t]*<\|(system|user|assistant)\|>[ \t]*$", re.MULTILINE)
 
 
 @lru_cache(maxsize=1)
 def _env() -> Any:
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
+    from .sandbox import LimitedSandbox
 
-    return SandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
-        trim_blocks=True, lstrip_blocks=True,
-    )
+    return LimitedSandbox(autoescape=False, keep_trailing_newline=False, trim_blocks=True,
+                          lstrip_blocks=True)
 
 
 def _unsafe_attributes(ast: Any) -> list[str]:
@@ -141,7 +138,7 @@ class PromptTemplate:
         from jinja2.exceptions import SecurityError
 
         try:
-            return template.render(**variables)
+            return _env().render_limited(template, variables)
         except UndefinedError as exc:
             raise SocraticError(f"prompt '{self.name}': {exc.message}") from None
         except SecurityError as exc:
@@ -193,24 +190,26 @@ def available_prompts(extra: Iterable[str | os.PathLike[str]] = ()) -> list[str]
 
 
 def load_prompt(name: str, extra: Iterable[str | os.PathLike[str]] = ()) -> PromptTemplate:
-    """Find ``NAME.j2`` (or a path to a ``.j2`` file) and compile it."""
-    extra = list(extra)
-    candidates: list[Path] = []
-    if os.sep in name or "/" in name:
-        if not name.endswith(".j2"):
-            raise GraphError(f"prompt '{name}': a template path must name a .j2 file")
-        candidates.append(Path(name))
-    elif name.endswith(".j2"):
-        candidates.append(Path(name))
-        candidates += [Path(d) / name for d in extra]
-    else:
-        candidates += [d / f"{name}.j2" for d in search_paths(extra)]
-    for path in candidates:
-        if path.is_file():
-            return PromptTemplate(path.read_text(encoding="utf-8"), name=name, path=str(path))
-    from difflib import get_close_matches
+    """Find ``NAME.j2`` (or ``sub/NAME.j2``) in the prompt folders and compile it.
 
+    Template paths are relative to a prompt folder: absolute paths, ``..`` and links that
+    resolve outside the folder they were found in are refused.
+    """
+    extra = list(extra)
+    if os.path.isabs(name) or name.startswith("~") or ".." in Path(name).parts:
+        raise GraphError(f"prompt '{name}': template paths are relative to a prompt folder (prompts_dir,"
+                         " $SOCRATIC_PROMPTS_PATH); absolute paths and '..' are refused")
+    if ("/" in name or os.sep in name) and not name.endswith(".j2"):
+        raise GraphError(f"prompt '{name}': a template path must name a .j2 file")
+    file = name if name.endswith(".j2") else f"{name}.j2"
+    for folder in search_paths(extra):
+        path = folder / file
+        if path.is_file():
+            real, root = path.resolve(), folder.resolve()
+            if not real.is_relative_to(root):
+                raise GraphError(f"prompt '{name}': {path} resolves outside its prompt folder {folder}"
+                                 " (a link to elsewhere): refused")
+            return PromptTemplate(real.read_text(encoding="utf-8"), name=name, path=str(path))
     known = available_prompts(extra)
-    close = get_close_matches(name, known, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise GraphError(f"prompt template '{name}' not found{hint}; available: {', '.join(known)}")
+    raise GraphError(f"prompt template '{shorten(name, 100)}' not found{did_you_mean(name, known)};"
+                     f" available: {', '.join(known)}")

@@ -17,10 +17,9 @@ Example:
 from __future__ import annotations
 
 import importlib
-from difflib import get_close_matches
 from typing import Any
 
-from .errors import GraphError
+from .errors import GraphError, did_you_mean, shorten
 
 _BUILTIN: dict[str, str] = {
     # text and control
@@ -93,9 +92,7 @@ def node_class(name: str) -> Any:
     """The node class registered as ``name``; a close-match hint when unknown."""
     _load_entry_points()
     if name not in _registry:
-        close = get_close_matches(name, list(_registry), n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise GraphError(f"unknown node type '{name}'{hint}")
+        raise GraphError(f"unknown node type '{shorten(name, 100)}'{did_you_mean(name, _registry)}")
     target = _registry[name]
     if isinstance(target, str):
         target = _resolve(target)

@@ -38,14 +38,13 @@ Example:
 from __future__ import annotations
 
 import os
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .context import BuildContext
-from .errors import GraphError, ValidationFailed, shorten
+from .errors import GraphError, ValidationFailed, did_you_mean, shorten
 from .graph import Graph
 from .models import ModelBackend, backend_class, backend_names
 from .node import REQUIRED, Node
@@ -270,10 +269,9 @@ class _Builder:
     def model_for(self, graph: Graph, name: str, cls: type[Node], value: Any) -> Any:
         path = ("nodes", name, "model")
         if not isinstance(value, str) or value not in graph.models:
-            if isinstance(value, str) and value in self.bad_models:
-                return None
-            close = get_close_matches(str(value), list(graph.models), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            if isinstance(value, str) and value in self.bad_models:  # reported; check the rest
+                return _Placeholder(getattr(cls, "model_kind", None) or "", "unknown")
+            hint = did_you_mean(value, graph.models)
             known = ", ".join(graph.models) or "none declared"
             self.err(f"node '{name}': model '{shorten(value, 80)}' is not in 'models'{hint};"
                      f" models: {known}", path)
@@ -318,8 +316,7 @@ class _Builder:
             if socket not in e.inputs:
                 known_opts = ", ".join(o for o in options_t if o not in ("self", *node.context_options))
                 known_in = ", ".join(e.inputs) or "none"
-                close = get_close_matches(socket, [*e.inputs, *options_t, *_NODE_KEYS], n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                hint = did_you_mean(socket, [*e.inputs, *options_t, *_NODE_KEYS])
                 self.err(f"node '{name}' ({node.type_name}) has no input or option '{shorten(socket, 80)}'"
                          f"{hint}; inputs: {known_in}; options: {known_opts or 'none'}", spath, key=True)
                 continue

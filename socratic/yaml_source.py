@@ -31,11 +31,10 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
-from .errors import GraphError, Location, ValidationFailed, shorten
+from .errors import GraphError, Location, ValidationFailed, did_you_mean, shorten
 
 YamlPath = tuple[Any, ...]
 
@@ -197,13 +196,13 @@ def parse_override_value(text: str) -> Any:
         >>> parse_override_value("3"), parse_override_value("a: b"), parse_override_value("[1]")
         (3, 'a: b', [1])
     """
-    import yaml
-
     if not text.strip():
         return ""
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = load_yaml_text(text, "<--set>").data
+    except GraphError as exc:
+        if "expands to more than" in exc.message:
+            raise
         return text
     if isinstance(value, (list, dict)) and not text.lstrip().startswith(("[", "{")):
         return text  # "-" or "a: b" meant as text, not YAML structure
@@ -347,9 +346,7 @@ def schema_problems(exc: Any, doc: YamlDocument, *, model: Any = None, root: Yam
         msg = str(e["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if e["type"] == "extra_forbidden":
             known = _fields_at(model, loc[:-1]) if model is not None else []
-            close = get_close_matches(str(loc[-1]), known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else (
-                f"; known keys: {', '.join(known)}" if known else "")
+            hint = did_you_mean(loc[-1], known) or (f"; known keys: {', '.join(known)}" if known else "")
             problems.append(doc.error(f"{prefix}unknown key '{shorten(where, 120)}'{hint}",
                                       (*root, *loc), key=True, kind="schema"))
         elif e["type"] == "missing":

@@ -321,8 +321,10 @@ def caption_scores(
     hypotheses: Sequence[str],
     *,
     pretokenized: bool = False,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """BLEU-1..4, ROUGE-L and CIDEr (CIDEr-D) of a corpus, keyed as in COCO result tables.
+    BLEU-k is ``None`` (not meaningful) when no hypothesis has k words: the number would be
+    only the smoothing constant (``bleu_all`` keeps pycocoevalcap's value).
 
     Example:
         >>> s = caption_scores([["a dog runs"], ["a cat sleeps"]], ["a dog runs", "a cat"])
@@ -330,9 +332,17 @@ def caption_scores(
         ['BLEU-1', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'ROUGE-L', 'CIDEr']
         >>> round(s["ROUGE-L"], 4)  # image 2: P = 1, R = 2/3
         0.8861
+        >>> caption_scores([["red"], ["blue"]], ["red", "green"])["BLEU-2"] is None  # one-word answers
+        True
     """
     refs, hyps = _prepare(references, hypotheses, pretokenized)
-    scores = {f"BLEU-{k}": v for k, v in enumerate(_bleu_tokens(refs, hyps, 4), start=1)}
+    longest = max((len(h) for h in hyps), default=0)
+    scores: dict[str, float | None] = {
+        # BLEU-k of hypotheses without a single k-gram is only pycocoevalcap's smoothing constant
+        # (1e-15 / 1e-9 to the power 1/k): reported as None, "not meaningful"
+        f"BLEU-{k}": v if longest >= k else None
+        for k, v in enumerate(_bleu_tokens(refs, hyps, 4), start=1)
+    }
     scores["ROUGE-L"] = _rouge_tokens(refs, hyps)
     scores["CIDEr"] = _cider_tokens(refs, hyps)
     return scores

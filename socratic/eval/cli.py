@@ -1,26 +1,37 @@
 """``socratic eval``: classification, retrieval and captioning evaluations with JSON + PNG.
 
-- ``socratic eval classify GRAPH --data DIR|ROWS.jsonl``: runs the graph once per image (its
-  ``image`` input; ``classes`` gets the dataset's labels when the graph has that input), compares
-  the ``label`` output (and ``ranked`` for top-5) with the truth: top-1 / top-5, per-class
-  accuracy, confusion matrix; plots per-class accuracy and, when the graph outputs
-  ``contributions`` (descriptor classification), one image's descriptor contributions.
-- ``socratic eval retrieval GRAPH --data CAPTIONS.jsonl``: embeds every image and caption with the
+- ``socratic eval classify GRAPH --data DIR|ROWS``: runs the graph once per image (its ``image``
+  input; ``classes`` gets the dataset's labels when the graph has that input), compares the
+  ``label`` output (and ``ranked`` for top-5) with the truth: top-1 / top-5, per-class accuracy,
+  confusion matrix; plots per-class accuracy and, when the graph outputs ``contributions``
+  (descriptor classification), one image's descriptor contributions.
+- ``socratic eval retrieval GRAPH --data CAPTIONS``: embeds every image and caption with the
   graph's CLIP model: image -> text and text -> image Recall@1/5/10, and a retrieval grid.
-- ``socratic eval caption GRAPH --data CAPTIONS.jsonl``: runs the graph per image (its ``caption``
-  output) and scores BLEU-1..4, ROUGE-L and CIDEr against the references.
+- ``socratic eval caption GRAPH --data CAPTIONS``: runs the graph per image (its ``caption``
+  output) and scores BLEU-1..4, ROUGE-L and CIDEr against the references (BLEU-k is ``null``,
+  not meaningful, when no answer has k words); a plot of example captions.
 
-Results go to ``--out`` (``results.json``, ``predictions.jsonl``, ``*.png``).
+Run once, evaluate many times: ``--predictions OUT.jsonl`` scores a file that
+``socratic run GRAPH --data ROWS --out OUT.jsonl`` wrote, instead of running a graph. Its
+records are joined to the data rows by row position (``index``), or by a column both carry
+(``--key id``: a data column passed through to the output). ``--output NAME`` picks the graph
+output to score (default ``label`` / ``caption``).
+
+Results go to ``--out`` (``results.json``, ``predictions.jsonl``, ``*.png``). Plots need the
+``plots`` extra (matplotlib); without it the numbers are written and the plots skipped with a
+warning said at the start.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, SocraticError
+from ..errors import DataError, InputError, SocraticError
+from ..types import to_jsonable
 
 
 def _run_rows(graph: Any, rows: list[dict[str, Any]], concurrency: int) -> list[dict[str, Any]]:
@@ -30,57 +41,122 @@ def _run_rows(graph: Any, rows: list[dict[str, Any]], concurrency: int) -> list[
     return RowRunner(graph, concurrency=concurrency, progress=True).collect(rows)
 
 
+def _read_predictions(path: str, data_rows: list[dict[str, Any]], key: str | None) -> list[dict[str, Any]]:
+    """The records of a ``run --out`` file, one per data row (joined by ``index`` or ``key``);
+    a row without a record gets an error record."""
+    from ..datasets import iter_records
+
+    by_key: dict[Any, dict[str, Any]] = {}
+    for rec in iter_records(path, "jsonl", resolve=()):
+        k = rec.get(key) if key else rec.get("index")  # type: ignore[union-attr]
+        if k is None:
+            raise DataError(f"a record has no '{key or 'index'}' to join it to a data row", file=path,
+                            line=getattr(rec, "line", None))
+        by_key.setdefault(k, rec)  # type: ignore[arg-type]
+    out = []
+    for i, row in enumerate(data_rows):
+        k = row.get(key) if key else i
+        missing = f"no prediction for row {i}" + (f" ({key} {k!r})" if key else "")
+        out.append(by_key.get(k, {"error": missing}))
+    return out
+
+
 def _write(out: Path, name: str, value: Any) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     p = out / name
-    p.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    p.write_text(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return p
 
 
-def eval_classify(graph: Any, data: str, out: Path, concurrency: int) -> dict[str, Any]:
-    from ..types import to_jsonable
+def _write_lines(out: Path, name: str, records: list[dict[str, Any]]) -> None:
+    with (out / name).open("w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(to_jsonable(rec), ensure_ascii=False) + "\n")
+
+
+class _Plots:
+    """Draws plots when matplotlib is installed; else says so once, at the start."""
+
+    def __init__(self) -> None:
+        from ..errors import MissingExtraError
+        from ..extras import check
+
+        try:
+            check("matplotlib", "plots", "the evaluation plots")
+            self.enabled = True
+        except MissingExtraError as exc:
+            print(f"warning: {exc}; writing the results without plots", file=sys.stderr)
+            self.enabled = False
+
+    def draw(self, name: str, *args: Any, **kwargs: Any) -> list[str]:
+        if not self.enabled:
+            return []
+        from . import plots
+
+        return [str(getattr(plots, name)(*args, **kwargs))]
+
+
+def _outputs(results: list[dict[str, Any]], output: str) -> list[Any]:
+    """Each row's value of ``output`` (``None`` for a failed row); a missing output is bad usage."""
+    values = []
+    for res in results:
+        if "error" in res:
+            values.append(None)
+            continue
+        outs = res.get("outputs", {})
+        if output not in outs:
+            raise InputError(f"no output '{output}' to evaluate (outputs: {', '.join(outs) or 'none'})")
+        values.append(outs[output])
+    return values
+
+
+def eval_classify(
+    graph: Any, data: str, out: Path, concurrency: int, *, predictions: str | None = None,
+    key: str | None = None, output: str = "label", plots: _Plots | None = None,
+) -> dict[str, Any]:
     from .classification import classification_report
-    from .plots import plot_descriptor_contributions, plot_per_class_accuracy
     from .readers import read_dataset
 
-    if "image" not in graph.inputs:
-        raise InputError(f"graph '{graph.name}' has no 'image' input to evaluate")
-    if "label" not in graph.outputs:
-        raise InputError(f"graph '{graph.name}' has no 'label' output to evaluate")
+    plots = plots or _Plots()
     rows = list(read_dataset(data))
     if not rows or any("label" not in r for r in rows):
         raise InputError(f"{data}: every row needs an image and a label")
     classes = sorted({str(r["label"]) for r in rows})
-    inputs = [
-        {"image": str(r["image"]), **({"classes": classes} if "classes" in graph.inputs else {})}
-        for r in rows
-    ]
-    results = _run_rows(graph, inputs, concurrency)
-    labels, preds, failed = [], [], []
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "predictions.jsonl").open("w", encoding="utf-8") as f:
-        for r, res in zip(rows, results, strict=True):
-            rec = {"image": str(r["image"]), "label": r["label"]}
-            if "error" in res:
-                failed.append({**rec, "error": res["error"]})
-                f.write(json.dumps({**rec, "error": res["error"]}) + "\n")
-                continue
-            o = res["outputs"]
-            labels.append(str(r["label"]))
-            preds.append(o["ranked"] if isinstance(o.get("ranked"), list) else o["label"])
-            f.write(json.dumps({**rec, "prediction": o["label"]}) + "\n")
+    if predictions:
+        results = _read_predictions(predictions, rows, key)
+    else:
+        if "image" not in graph.inputs:
+            raise InputError(f"graph '{graph.name}' has no 'image' input to evaluate")
+        if output not in graph.outputs:
+            raise InputError(f"graph '{graph.name}' has no '{output}' output to evaluate")
+        extra = {"classes": classes} if "classes" in graph.inputs else {}
+        results = _run_rows(graph, [{"image": str(r["image"]), **extra} for r in rows], concurrency)
+    predicted = _outputs(results, output)
+    labels, preds, failed, lines = [], [], [], []
+    for r, res, value in zip(rows, results, predicted, strict=True):
+        rec = {"image": str(r["image"]), "label": r["label"]}
+        if value is None:
+            failed.append({**rec, "error": res.get("error", "no prediction")})
+            lines.append(failed[-1])
+            continue
+        ranked = res["outputs"].get("ranked")
+        labels.append(str(r["label"]))
+        preds.append(ranked if isinstance(ranked, list) and output == "label" else value)
+        lines.append({**rec, "prediction": value})
     if not labels:
         raise SocraticError(f"every row failed; first error: {failed[0]['error']}")
     report = classification_report(labels, preds, classes)
     report["failed"] = failed
-    plots = [str(plot_per_class_accuracy(report["per_class"], out / "per_class_accuracy.png"))]
+    out.mkdir(parents=True, exist_ok=True)
+    _write_lines(out, "predictions.jsonl", lines)
+    drawn = plots.draw("plot_per_class_accuracy", report["per_class"], out / "per_class_accuracy.png")
     first = next((res["outputs"] for res in results if "outputs" in res), None)
     if first is not None and isinstance(first.get("contributions"), dict):
         contrib = {c: list(d.items()) for c, d in first["contributions"].items()}
-        plots.append(str(plot_descriptor_contributions(
-            contrib, first["label"], out / "descriptor_contributions.png")))
-    report["plots"] = plots
-    _write(out, "results.json", to_jsonable(report))
+        drawn += plots.draw("plot_descriptor_contributions", contrib, first[output],
+                            out / "descriptor_contributions.png")
+    report["plots"] = drawn
+    _write(out, "results.json", report)
     return report
 
 
@@ -91,13 +167,13 @@ def _clip_of(graph: Any) -> Any:
     raise InputError(f"graph '{graph.name}' declares no clip model to evaluate retrieval with")
 
 
-def eval_retrieval(graph: Any, data: str, out: Path) -> dict[str, Any]:
-    from .plots import plot_retrieval_grid
-    from .readers import read_jsonl
+def eval_retrieval(graph: Any, data: str, out: Path, *, plots: _Plots | None = None) -> dict[str, Any]:
+    from .readers import read_dataset
     from .retrieval import retrieval_scores
 
+    plots = plots or _Plots()
     clip = _clip_of(graph)
-    rows = list(read_jsonl(data))
+    rows = list(read_dataset(data))
     images, captions, owner = [], [], []
     for i, r in enumerate(rows):
         if not r.get("captions"):
@@ -112,35 +188,52 @@ def eval_retrieval(graph: Any, data: str, out: Path) -> dict[str, Any]:
     scores = retrieval_scores(sim, owner)
     order = (-sim.T).argsort(axis=1, kind="stable")[:, :5]
     shown = list(range(min(4, len(captions))))
-    grid = plot_retrieval_grid(
-        [captions[q] for q in shown], [[images[j] for j in order[q]] for q in shown],
+    drawn = plots.draw(
+        "plot_retrieval_grid", [captions[q] for q in shown], [[images[j] for j in order[q]] for q in shown],
         out / "retrieval_grid.png",
         scores=[[float(sim[j, q]) for j in order[q]] for q in shown],
         correct=[[int(j) == owner[q] for j in order[q]] for q in shown],
     )
-    report = {"images": len(images), "captions": len(captions), **scores, "plots": [str(grid)]}
+    report = {"images": len(images), "captions": len(captions), **scores, "plots": drawn}
     _write(out, "results.json", report)
     return report
 
 
-def eval_caption(graph: Any, data: str, out: Path, concurrency: int) -> dict[str, Any]:
+def eval_caption(
+    graph: Any, data: str, out: Path, concurrency: int, *, predictions: str | None = None,
+    key: str | None = None, output: str = "caption", plots: _Plots | None = None,
+) -> dict[str, Any]:
     from .caption_metrics import caption_scores
-    from .readers import read_jsonl
+    from .readers import read_dataset
 
-    if "caption" not in graph.outputs:
-        raise InputError(f"graph '{graph.name}' has no 'caption' output to evaluate")
-    rows = list(read_jsonl(data))
-    results = _run_rows(graph, [{"image": str(r["image"])} for r in rows], concurrency)
-    refs, hyps, failed = [], [], []
-    for r, res in zip(rows, results, strict=True):
-        if "error" in res:
-            failed.append({"image": str(r["image"]), "error": res["error"]})
+    plots = plots or _Plots()
+    rows = list(read_dataset(data))
+    if predictions:
+        results = _read_predictions(predictions, rows, key)
+    else:
+        if output not in graph.outputs:
+            raise InputError(f"graph '{graph.name}' has no '{output}' output to evaluate")
+        results = _run_rows(graph, [{"image": str(r["image"])} for r in rows], concurrency)
+    predicted = _outputs(results, output)
+    refs, hyps, failed, lines, shown = [], [], [], [], []
+    for r, res, value in zip(rows, results, predicted, strict=True):
+        rec = {"image": str(r["image"]), "references": list(r.get("captions") or [])}
+        if value is None:
+            failed.append({"image": rec["image"], "error": res.get("error", "no prediction")})
+            lines.append({**rec, "error": failed[-1]["error"]})
             continue
-        refs.append(list(r.get("captions") or []))
-        hyps.append(str(res["outputs"]["caption"]))
+        refs.append(rec["references"])
+        hyps.append(str(value))
+        lines.append({**rec, "prediction": str(value)})
+        shown.append((r["image"], str(value), rec["references"]))
     if not hyps:
         raise SocraticError(f"every row failed; first error: {failed[0]['error']}")
-    report = {"images": len(rows), **caption_scores(refs, hyps), "failed": failed}
+    out.mkdir(parents=True, exist_ok=True)
+    _write_lines(out, "predictions.jsonl", lines)
+    examples = shown[:6]
+    drawn = plots.draw("plot_captions", [e[0] for e in examples], [e[1] for e in examples],
+                       [e[2] for e in examples], out / "captions.png")
+    report = {"images": len(rows), **caption_scores(refs, hyps), "failed": failed, "plots": drawn}
     _write(out, "results.json", report)
     return report
 
@@ -149,19 +242,25 @@ def eval_main(args: argparse.Namespace) -> int:
     from ..commands.run import context_from
     from ..spec import load_graph
 
-    if args.graph is None:
-        raise InputError(f"socratic eval {args.task} needs a graph file")
-    graph = load_graph(args.graph, overrides=args.set, context=context_from(args))
+    if (args.graph is None) == (args.predictions is None):
+        raise InputError(f"socratic eval {args.task} needs a graph file or --predictions (one of them)")
+    if args.predictions and args.task == "retrieval":
+        raise InputError("socratic eval retrieval embeds the data itself: give a graph, not --predictions")
+    plots = _Plots()  # says at the start when plots will be skipped
+    graph = load_graph(args.graph, overrides=args.set, context=context_from(args)) if args.graph else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    common = {"predictions": args.predictions, "key": args.key, "plots": plots}
     if args.task == "classify":
-        report = eval_classify(graph, args.data, out, args.concurrency)
+        report = eval_classify(graph, args.data, out, args.concurrency, output=args.output or "label",
+                               **common)
         summary = {k: report[k] for k in ("n", "top1", "top5", "mean_per_class") if k in report}
         summary["failed"] = len(report["failed"])
     elif args.task == "retrieval":
-        summary = eval_retrieval(graph, args.data, out)
+        summary = eval_retrieval(graph, args.data, out, plots=plots)
     else:
-        summary = eval_caption(graph, args.data, out, args.concurrency)
-        summary = {k: v for k, v in summary.items() if k != "failed"}
+        summary = eval_caption(graph, args.data, out, args.concurrency, output=args.output or "caption",
+                               **common)
+        summary = {k: v for k, v in summary.items() if k != "failed"} | {"failed": len(summary["failed"])}
     print(json.dumps({**summary, "results": str(out / "results.json")}, indent=2))
     return 0

@@ -7,6 +7,7 @@ tests. Each function writes one PNG (creating missing parent folders) and return
 * :func:`plot_per_class_accuracy`: bar chart of per-class accuracy.
 * :func:`plot_descriptor_contributions`: horizontal bars of descriptor scores for one image.
 * :func:`plot_retrieval_grid`: query texts, each with its top-k image thumbnails.
+* :func:`plot_captions`: images with their predicted and reference captions.
 
 Example:
     >>> import tempfile, pathlib
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from PIL import Image
 
-__all__ = ["plot_descriptor_contributions", "plot_per_class_accuracy", "plot_retrieval_grid"]
+__all__ = ["plot_captions", "plot_descriptor_contributions", "plot_per_class_accuracy", "plot_retrieval_grid"]
 
 PathLike = str | os.PathLike[str]
 
@@ -227,4 +228,42 @@ def plot_retrieval_grid(
                     spine.set_linewidth(3)
             if scores is not None:
                 axes.set_xlabel(f"{scores[row][col]:.3f}", fontsize=8)
+    return _save(figure, path, dpi)
+
+
+def plot_captions(
+    images: Sequence[Image.Image | PathLike],
+    predictions: Sequence[str],
+    references: Sequence[Sequence[str]],
+    path: PathLike,
+    *,
+    thumb_size: int = 128,
+    dpi: int = 100,
+) -> Path:
+    """One row per image: its thumbnail, the predicted caption and the first references.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from PIL import Image
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "captions.png"
+        >>> plot_captions([Image.new("RGB", (40, 30), "red")], ["a red square"], [["red"]], out).exists()
+        True
+    """
+    if not images or not len(images) == len(predictions) == len(references):
+        counts = f"{len(images)} images, {len(predictions)} predictions, {len(references)} references"
+        raise ValueError(f"one of each per row: {counts}")
+    cell = thumb_size / dpi * 1.15
+    figure = _new_figure(cell + 5.0, cell * len(images) + 0.2)
+    grid = figure.add_gridspec(len(images), 2, width_ratios=[1, 5.0 / cell], left=0.01, right=0.99,
+                               top=0.98, bottom=0.02, wspace=0.05)
+    for row, (image, predicted, refs) in enumerate(zip(images, predictions, references, strict=True)):
+        axes = figure.add_subplot(grid[row, 0])
+        axes.imshow(_thumbnail(image, thumb_size))
+        axes.set_xticks([])
+        axes.set_yticks([])
+        text = figure.add_subplot(grid[row, 1])
+        text.axis("off")
+        shown = "\n".join(f"ref: {textwrap.shorten(r, 70)}" for r in list(refs)[:2])
+        text.text(0, 0.5, f"predicted: {textwrap.shorten(predicted, 70)}\n{shown}", va="center",
+                  ha="left", fontsize=8)
     return _save(figure, path, dpi)

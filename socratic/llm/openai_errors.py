@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from ..errors import LLMError
+from ..errors import LLMError, shorten
 from .retry import parse_retry_after
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -53,14 +53,27 @@ def retry_after(exc: BaseException) -> float | None:
 
 
 def _server_message(exc: Any) -> str:
+    """The server's own explanation: ``error.message`` (OpenAI), ``detail`` (FastAPI servers such
+    as ``transformers serve``), ``message``, or the raw body; the SDK's generic text last."""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         err = body.get("error", body)
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-    return str(getattr(exc, "message", "") or exc)
+        for found in (err, body):
+            if isinstance(found, str) and found.strip():
+                return found
+            if isinstance(found, dict):
+                for key in ("message", "detail", "msg"):
+                    if found.get(key):
+                        value = found[key]
+                        return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(body, str) and body.strip():
+        return shorten(body.strip(), 500)
+    response = getattr(exc, "response", None)
+    try:
+        text = response.text.strip() if response is not None else ""
+    except Exception:  # a streamed body that was not read
+        text = ""
+    return shorten(text, 500) if text else str(getattr(exc, "message", "") or exc)
 
 
 def to_llm_error(

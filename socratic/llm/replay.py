@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from ..cache import canonical_json
+from ..cache import canonical_json, open_private
 from ..errors import GraphError, LLMError, ModelLoadError
 from ..models import build_backend
 from .base import LLM, ChatMessage, LLMConfig, LLMRequest, LLMResult
@@ -212,6 +212,6 @@ class ReplayLLM(LLM):
             **request.sampling(),
             "texts": result.texts,
         }
-        with self._write_lock, Path(self.config.path).open("a", encoding="utf-8") as f:
+        with self._write_lock, open_private(self.config.path, "a") as f:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
         return result

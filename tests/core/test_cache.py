@@ -237,3 +237,24 @@ def test_usage_counts_requests_hits_and_tokens(private_cache: Cache) -> None:
                                "completion_tokens": 6, "errors": 0}
     assert (outer.requests, outer.cache_hits) == (2, 3 + 5)
     assert (outer.prompt_tokens, outer.completion_tokens) == (6, 6 + 4)
+
+
+def test_cache_and_recordings_are_private(tmp_path: Path) -> None:
+    import json
+    import stat
+
+    from socratic.llm.replay import ReplayLLM
+
+    cache = Cache(tmp_path / "cache")
+    cache.put("llm", "k", {"text": "secret answer"})
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(tmp_path / "cache") == 0o700
+    for f in (tmp_path / "cache").iterdir():
+        assert mode(f) == 0o600, f
+    source = tmp_path / "source.jsonl"
+    source.write_text(json.dumps({"prompt": "hello", "texts": ["hi!"], "match": "messages"}) + "\n")
+    rec = ReplayLLM(path=str(tmp_path / "rec.jsonl"), mode="record",
+                    record_from={"backend": "replay", "path": str(source)})
+    assert rec.generate("hello").text == "hi!"
+    assert mode(tmp_path / "rec.jsonl") == 0o600
+    assert json.loads((tmp_path / "rec.jsonl").read_text())["texts"] == ["hi!"]

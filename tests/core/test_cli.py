@@ -140,6 +140,7 @@ def test_dataset_run_streams_and_resumes(graph_file, tmp_path):
     assert r.returncode == 1  # one row failed
     summary = json.loads(r.stdout)
     assert summary == {"rows": 9, "done": 8, "failed": 1, "skipped": 0}
+    assert f"error: 1 x {data}:4: invalid JSON" in r.stderr  # the summary says why
     recs = [json.loads(x) for x in out.read_text().splitlines()]
     by_index = {rec["index"]: rec for rec in recs}
     assert "invalid JSON" in by_index[3]["error"] and by_index[3]["error"].startswith(f"{data}:4:")
@@ -210,3 +211,22 @@ def test_validate_also_checks_training_configs(tmp_path):
     line = bad.read_text().splitlines().index("  max_stepz: 300") + 1
     assert r.stderr.strip() == (f"{bad}:{line}:3: error: unknown key 'train.max_stepz'"
                                 " (did you mean 'max_steps'?)")
+
+
+def test_rows_with_extra_columns_run_and_carry_them(graph_file, tmp_path):
+    data = tmp_path / "rows.jsonl"
+    rows = [{"name": "a", "captions": ["x"], "id": 7}, {"captions": ["y"]}, {"name": "c", "meta": {"k": 1}}]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "out.jsonl"
+    r = socratic("run", str(graph_file), "--data", str(data), "--out", str(out), "--no-progress")
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert recs[0] == {"index": 0, "captions": ["x"], "id": 7, "outputs": {"text": "a!!", "tags": "a+b"}}
+    assert recs[2]["meta"] == {"k": 1} and "outputs" in recs[2]
+    assert "missing required input 'name'" in recs[1]["error"] and recs[1]["captions"] == ["y"]
+    assert json.loads(r.stdout)["failed"] == 1
+    assert "error: 1 x missing required input 'name' (str) for graph" in r.stderr
+    csv = tmp_path / "rows.csv"  # CSV values are read by each input's type
+    csv.write_text("name,tags,note\nz,\"[p, q]\",hello\n")
+    r = socratic("run", str(graph_file), "--data", str(csv), "--no-progress")
+    (rec,) = [json.loads(x) for x in r.stdout.splitlines()]
+    assert rec == {"index": 0, "note": "hello", "outputs": {"text": "z!!", "tags": "p+q"}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any, Optional
 
@@ -139,8 +140,31 @@ def test_templates_cannot_include_or_read_arbitrary_files():
 
     with pytest.raises(GraphError, match="include / import / extends are not supported"):
         PromptTemplate.from_string("{% include 'x.j2' %}")
-    with pytest.raises(GraphError, match="must name a .j2 file"):
+    with pytest.raises(GraphError, match="absolute paths and '..' are refused"):
         load_prompt("/etc/passwd")
+    with pytest.raises(GraphError, match="must name a .j2 file"):
+        load_prompt("sub/passwd")
+
+
+def test_template_paths_stay_inside_prompt_folders(tmp_path):
+    from socratic.prompt import load_prompt
+
+    folder = tmp_path / "prompts"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "ok.j2").write_text("fine {{ x }}")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password")
+    (folder / "pw.j2").symlink_to(secret)
+    assert load_prompt("sub/ok.j2", [folder]).render({"x": 1}) == "fine 1"
+    with pytest.raises(GraphError, match="resolves outside its prompt folder"):
+        load_prompt("pw", [folder])
+    for bad in ("../secret.j2", "/etc/passwd.j2", str(folder / "sub" / "ok.j2")):
+        with pytest.raises(GraphError, match="refused"):
+            load_prompt(bad, [folder])
+    graph = ("prompts_dir: prompts\nnodes:\n  t: {type: text.template, prompt: pw}\n"
+             "outputs: {o: '${t.output}'}\n")
+    with pytest.raises(ValidationFailed, match="resolves outside its prompt folder"):
+        load_graph_text(graph, "g.yaml", base_dir=str(tmp_path))
 
 
 def test_exit_codes_come_from_the_error_class(tmp_path, capsys):
@@ -152,3 +176,63 @@ def test_exit_codes_come_from_the_error_class(tmp_path, capsys):
     assert "nonexistent: cannot tell the format" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "nope.yaml")]) == 2
     assert main(["validate", str(g), "--set", "nodes.u.type=text.nope"]) == 2
+
+
+@pytest.mark.parametrize("source", [
+    "{{ ('a' * 1000000000)|length }}",          # folded at compile time without the limit
+    "{{ 'a'|center(1000000000) }}",
+    "{{ '%1000000000s' % 'x' }}",
+    "{{ '{0:>{1}}'.format(1, 1000000000) }}",
+    "{{ 'a'.ljust(10 ** 9) }}",
+    "{{ [1, 2] * 100000000 }}",
+    "{{ 7 ** 1000000 }}",
+    "{{ 'ab'|replace('', 'x' * 999999) }}",
+    "{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}",  # the rendered size
+])
+def test_templates_cannot_exhaust_memory(source, tmp_path):
+    import tracemalloc
+
+    graph = f"nodes:\n  t: {{type: text.template, template: {json.dumps(source)}}}\noutputs: {{o: '${{t.output}}'}}\n"
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        g = load_graph_text(graph, "g.yaml")  # compiling (validate) allocates nothing large
+        with pytest.raises(NodeError, match="over the limit"):
+            g.run()
+        assert time.perf_counter() - start < 2.0
+        assert tracemalloc.get_traced_memory()[1] < 50_000_000
+    finally:
+        tracemalloc.stop()
+
+
+def test_alias_bombs_in_typed_defaults_fail_fast_and_small():
+    import tracemalloc
+
+    # anchors in untyped defaults, then a typed default made of them: 10**9 strings once expanded
+    levels = "".join(f"  a{i}: {{type: any, default: &b{i} [{', '.join([f'*b{i - 1}'] * 10)}]}}\n"
+                     for i in range(1, 9))
+    deep = "list[" * 9 + "str" + "]" * 9
+    text = ("inputs:\n  a0: {type: any, default: &b0 [x, x, x, x, x, x, x, x, x, x]}\n" + levels +
+            f"  big: {{type: '{deep}', default: *b8}}\nnodes: {{}}\n")
+    assert len(text) < 1500
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(ValidationFailed, match="expands to more than 100,000 elements"):
+        load_graph_text(text, "bomb.yaml")
+    assert time.perf_counter() - start < 0.5
+    assert tracemalloc.get_traced_memory()[1] < 20_000_000
+    tracemalloc.stop()
+    from socratic.yaml_source import parse_override_value
+
+    with pytest.raises(GraphError, match="expands to more than"):  # --set values too
+        parse_override_value("[" + ", ".join(["&a [x, x, x, x, x, x, x, x, x, x]"] + ["*a"] * 20000) + "]")
+
+
+def test_huge_echoed_values_are_cut(tmp_path, capsys):
+    g = tmp_path / "g.yaml"
+    g.write_text("nodes:\n  a: {type: " + "x" * 50_000_000 + "}\n")
+    start = time.perf_counter()
+    assert main(["validate", str(g)]) == 2
+    err = capsys.readouterr().err
+    assert time.perf_counter() - start < 10 and len(err) < 2000
+    assert "unknown node type 'xxxx" in err and "more characters" in err

@@ -163,7 +163,7 @@ def test_user_folders_come_before_shipped_templates(tmp_path: Path, monkeypatch:
     monkeypatch.delenv("SOCRATIC_PROMPTS_PATH")
     assert load_prompt("descriptors", [mine]).path == str(mine / "descriptors.j2")
     assert load_prompt("descriptors").render({"category": "x"}) == DESCRIPTORS_TIGER.replace("tiger", "x")
-    assert load_prompt(str(env_dir / "extra.j2")).render({"w": 1}) == "Extra 1"
+    assert load_prompt("extra.j2", [env_dir]).render({"w": 1}) == "Extra 1"
 
 
 def test_unknown_template_suggests_the_closest() -> None:

@@ -295,3 +295,27 @@ def test_text_with_an_embedded_reference_is_an_error_everywhere():
                for e in errs)
     errs = errors_of(LISTS.replace('separator: " | "', 'separator: "${inputs.topic}"'))
     assert any("option 'separator' is configuration and cannot take a reference" in e for e in errs)
+
+
+def test_every_mistake_at_once_model_options_references_types():
+    text = textwrap.dedent(
+        """\
+        inputs: {q: str}
+        models:
+          llm: {backend: replay, path: r.jsonl, temprature: 0}
+          other: {backend: nope}
+        nodes:
+          gen: {type: llm.generate, model: llm, template: "{{ x }}", x: "${inputs.qq}"}
+          join: {type: text.join, items: "${gen.text}"}
+          bad: {type: llm.generate, model: other, template: "{{ y }}", y: "${nowhere.output}"}
+        outputs: {o: "${join.output}"}
+        """
+    )
+    errs = errors_of(text)
+    assert any("g.yaml:3:41: error: model 'llm' (replay): unknown key 'temprature' (did you mean"
+               " 'temperature'?)" in e for e in errs)
+    assert any("unknown model backend 'nope'" in e for e in errs)
+    assert any("${inputs.qq} refers to an unknown graph input 'qq' (did you mean 'q'?)" in e for e in errs)
+    assert any("type mismatch: ${gen.text} is str but 'join.items' expects list[str]" in e for e in errs)
+    assert any("${nowhere.output} refers to no node named 'nowhere'" in e for e in errs)
+    assert len(errs) == 5, errs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import socket
 import sys
 import time
@@ -285,3 +286,26 @@ async def test_max_completion_tokens_field(fake):
         {"prompt": "a b c d", "max_tokens": 2})
     body = fake.requests[0].body
     assert body["max_completion_tokens"] == 2 and "max_tokens" not in body
+
+
+@pytest.mark.parametrize("body, text, expected", [
+    ({"error": {"message": "The model 'gpt-9' does not exist", "type": "invalid_request_error"}}, None,
+     "The model 'gpt-9' does not exist"),
+    ({"detail": "Model gpt-9 not found on this server"}, None, "Model gpt-9 not found on this server"),
+    ({"detail": [{"loc": ["body", "model"], "msg": "field required"}]}, None, "field required"),
+    (None, "upstream exploded: no such model", "upstream exploded: no such model"),
+])
+def test_the_servers_own_error_text_is_kept(body, text, expected):
+    import httpx
+    import openai
+
+    from socratic.llm.openai_errors import to_llm_error
+
+    payload = json.dumps(body) if body is not None else text
+    response = httpx.Response(400, request=httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions"),
+                              text=payload)
+    exc = openai.BadRequestError("Error code: 400", response=response, body=body)
+    err = to_llm_error(exc, model="gpt-9", base_url="http://127.0.0.1:9/v1", attempts=1, timeout=5,
+                       key_env=None, secrets=[])
+    assert str(err).startswith("HTTP 400 from model 'gpt-9' at http://127.0.0.1:9/v1: ")
+    assert expected in str(err) and "Error code: 400" not in str(err)

@@ -100,3 +100,54 @@ outputs: {{caption: "${{c.caption}}"}}
     hyps = [c[0] for c in HFCaptioner(model=str(tiny_blip)).caption(real_images[:3], max_new_tokens=8)]
     assert {k: report[k] for k in ("BLEU-4", "ROUGE-L", "CIDEr")} == pytest.approx(
         {k: v for k, v in caption_scores(refs, hyps).items() if k in ("BLEU-4", "ROUGE-L", "CIDEr")})
+
+
+def test_run_once_then_score_the_predictions_file(tmp_path, tiny_open_clip, folder, capsys):
+    """`run --data --out` then `eval --predictions`: the same figures as a graph run by eval."""
+    from socratic.eval.readers import read_image_folder
+
+    g = graph_file(tmp_path, tiny_open_clip)
+    rows = tmp_path / "rows.jsonl"
+    with rows.open("w") as f:
+        for i, r in enumerate(read_image_folder(folder)):
+            f.write(json.dumps({"image": str(r["image"]), "label": r["label"], "id": f"r{i}"}) + "\n")
+    preds = tmp_path / "preds.jsonl"
+    assert main(["run", str(g), "--data", str(rows), "--out", str(preds), "--no-progress"]) == 0
+    recs = [json.loads(x) for x in preds.read_text().splitlines()]
+    assert all(r["label"] and r["id"] for r in recs)  # the extra columns travelled through
+    assert main(["eval", "classify", str(g), "--data", str(rows), "--out", str(tmp_path / "a")]) == 0
+    by_graph = json.loads((tmp_path / "a" / "results.json").read_text())
+    for key in ([], ["--key", "id"]):
+        assert main(["eval", "classify", "--predictions", str(preds), "--data", str(rows),
+                     "--out", str(tmp_path / "b"), *key]) == 0
+        from_file = json.loads((tmp_path / "b" / "results.json").read_text())
+        assert {k: from_file[k] for k in ("n", "top1", "top5")} == {k: by_graph[k] for k in ("n", "top1", "top5")}
+    capsys.readouterr()
+    preds.write_text("\n".join(json.dumps(r) for r in recs[:-1]) + "\n")  # one row lost
+    assert main(["eval", "classify", "--predictions", str(preds), "--data", str(rows),
+                 "--out", str(tmp_path / "c"), "--key", "id"]) == 0
+    report = json.loads((tmp_path / "c" / "results.json").read_text())
+    assert report["n"] == len(recs) - 1 and "no prediction for row 5 (id 'r5')" in report["failed"][0]["error"]
+
+
+def test_caption_eval_writes_rows_a_plot_and_no_bleu_noise(tmp_path, real_images, capsys, monkeypatch):
+    data = tmp_path / "caps.jsonl"
+    preds = tmp_path / "preds.jsonl"
+    with data.open("w") as f, preds.open("w") as p:
+        for i, (im, ref, hyp) in enumerate(zip(real_images[:3], ["red", "blue", "green"], ["red", "blue", "pink"],
+                                               strict=True)):
+            f.write(json.dumps({"image": str(im), "captions": [ref]}) + "\n")
+            p.write(json.dumps({"index": i, "outputs": {"caption": hyp}}) + "\n")
+    out = tmp_path / "res"
+    assert main(["eval", "caption", "--predictions", str(preds), "--data", str(data), "--out", str(out)]) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert report["BLEU-1"] == pytest.approx(2 / 3) and report["BLEU-4"] is None  # one-word answers
+    rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r["prediction"] for r in rows] == ["red", "blue", "pink"] and rows[0]["references"] == ["red"]
+    assert (out / "captions.png").stat().st_size > 1000
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # the plots extra is missing
+    capsys.readouterr()
+    assert main(["eval", "caption", "--predictions", str(preds), "--data", str(data), "--out",
+                 str(tmp_path / "noplots")]) == 0
+    assert "needs the 'plots' extra: pip install 'socratic-vl[plots]'" in capsys.readouterr().err
+    assert json.loads((tmp_path / "noplots" / "results.json").read_text())["plots"] == []
