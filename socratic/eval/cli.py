@@ -147,9 +147,13 @@ def eval_classify(
         raise SocraticError(f"every row failed; first error: {failed[0]['error']}")
     report = classification_report(labels, preds, classes)
     report["failed"] = failed
+    report["variants"] = _variants(results, rows, output)
     out.mkdir(parents=True, exist_ok=True)
     _write_lines(out, "predictions.jsonl", lines)
     drawn = plots.draw("plot_per_class_accuracy", report["per_class"], out / "per_class_accuracy.png")
+    if len(report["variants"]) > 1:
+        drawn += plots.draw("plot_per_class_accuracy", report["variants"], out / "variants.png",
+                            title="Top-1 accuracy: descriptors, class names and controls", sort=False)
     first = next((res["outputs"] for res in results if "outputs" in res), None)
     if first is not None and isinstance(first.get("contributions"), dict):
         contrib = {c: list(d.items()) for c, d in first["contributions"].items()}
@@ -158,6 +162,18 @@ def eval_classify(
     report["plots"] = drawn
     _write(out, "results.json", report)
     return report
+
+
+def _variants(results: list[dict[str, Any]], rows: list[dict[str, Any]], output: str) -> dict[str, float]:
+    """Top-1 accuracy of every ``*label`` output (descriptor classification's ``label``,
+    ``baseline_label`` and the ``random_label`` / ``ensemble_label`` controls), side by side."""
+    done = [(res["outputs"], str(r["label"])) for res, r in zip(results, rows, strict=True)
+            if "outputs" in res]
+    if not done:
+        return {}
+    names = [output, *sorted(k for k in done[0][0] if k.endswith("label") and k != output)]
+    return {n: sum(str(o.get(n)) == y for o, y in done) / len(done) for n in names
+            if all(isinstance(o.get(n), str) for o, _ in done)}
 
 
 def _clip_of(graph: Any) -> Any:
@@ -254,7 +270,7 @@ def eval_main(args: argparse.Namespace) -> int:
     if args.task == "classify":
         report = eval_classify(graph, args.data, out, args.concurrency, output=args.output or "label",
                                **common)
-        summary = {k: report[k] for k in ("n", "top1", "top5", "mean_per_class") if k in report}
+        summary = {k: report[k] for k in ("n", "top1", "top5", "mean_per_class", "variants") if k in report}
         summary["failed"] = len(report["failed"])
     elif args.task == "retrieval":
         summary = eval_retrieval(graph, args.data, out, plots=plots)

@@ -5,21 +5,36 @@ An LLM lists visual descriptors per class (``prompts/descriptors.j2``, parsed fr
 or they come from a JSON file ``{class: [descriptor, ...]}`` (the format the authors released).
 Each descriptor becomes a sentence "{class}, which is/has {descriptor}"; a class's score is the
 mean (or max, or sum) over its descriptors of the cosine between the normalised image and
-sentence embeddings. The per-descriptor cosines are the explanation of the decision; the
-class-name-only CLIP score is reported beside it as the baseline.
+sentence embeddings. The per-descriptor cosines are the explanation of the decision.
 
-Sentence rule, by the descriptor's first word (the authors' ``make_descriptor_sentence``, which
-tests the first *letters*, so "antennae" became "which is antennae"; we test the first word):
-"a"/"an"/"used" -> "which is ...", "has"/"often"/"typically"/"may"/"can" -> "which ...",
-anything else -> "which has ...".
+Sentence rules:
+
+- ``rules: paper`` (the default, so the paper's numbers reproduce): byte for byte the authors'
+  ``load_gpt_descriptions``: the class name is "wordified" (``_`` -> space), the descriptor is
+  kept as written (trailing period included), the test is on its first *letters*,
+  case-sensitive (``startswith('a')`` -> "which is ...", so "antennae" gives "which is
+  antennae"; has/often/typically/may/can -> "which ..."; used -> "which is ..."; else "which has
+  ..."), an empty descriptor list becomes one empty descriptor, and ``before_text`` /
+  ``after_text`` go around every sentence (the ImageNet setting appends "."). The class-name
+  baseline is the bare wordified name (``templates: ["{}"]``).
+- ``rules: first_word``: our improvement: the test is on the first *word* (so "antennae" gives
+  "which has antennae" and "a"/"an" must be words), a trailing period is dropped, and an empty
+  descriptor list is an error. The baseline defaults to CLIP's "a photo of a {}.".
+
+Controls beside the descriptor score (they answer the critique that descriptor gains come from
+ensembling prompts rather than from what the descriptors say; Roth et al. 2023): ``random``
+(each class gets as many descriptors as it has, made of random words from the descriptors'
+vocabulary, seeded, put in the same sentences) and ``ensemble`` (the class name in as many of
+CLIP's 80 ImageNet templates as it has descriptors, scored the same way). ``socratic eval
+classify`` reports every ``*label`` output side by side.
 
 Example:
-    >>> descriptor_sentence("tiger", "orange fur with black stripes")
-    'tiger, which has orange fur with black stripes'
-    >>> descriptor_sentence("tiger", "a large cat")
-    'tiger, which is a large cat'
-    >>> descriptor_sentence("tiger", "often found in forests")
-    'tiger, which often found in forests'
+    >>> descriptor_sentence("tiger", "orange fur with black stripes.")
+    'tiger, which has orange fur with black stripes.'
+    >>> descriptor_sentence("trilobite", "antennae"), descriptor_sentence("golden_retriever", "")
+    ('trilobite, which is antennae', 'golden retriever, which has ')
+    >>> descriptor_sentence("trilobite", "antennae.", rules="first_word")
+    'trilobite, which has antennae'
 """
 
 from __future__ import annotations
@@ -39,21 +54,34 @@ if TYPE_CHECKING:
 
 _IS = ("a", "an", "used")
 _BARE = ("has", "often", "typically", "may", "can")
+Rules = Literal["paper", "first_word"]
 
 Descriptors = Union[dict[str, list[str]], list[list[str]]]  # noqa: UP007
 
 
-def descriptor_sentence(category: str, descriptor: str, prefix: str = "") -> str:
+def wordify(category: str) -> str:
+    """A class name as the paper writes it in sentences (``golden_retriever`` -> ``golden retriever``)."""
+    return category.replace("_", " ")
+
+
+def descriptor_sentence(category: str, descriptor: str, before_text: str = "", after_text: str = "",
+                        rules: Rules = "paper") -> str:
     """The sentence CLIP scores for one descriptor (see the module docstring)."""
+    if rules == "paper":
+        d = descriptor
+        if d.startswith(("a", "an")):
+            which = f"which is {d}"
+        elif d.startswith(_BARE):
+            which = f"which {d}"
+        elif d.startswith("used"):
+            which = f"which is {d}"
+        else:
+            which = f"which has {d}"
+        return f"{before_text}{wordify(category)}, {which}{after_text}"
     d = descriptor.strip().rstrip(".")
     first = d.split(maxsplit=1)[0].lower() if d else ""
-    if first in _IS:
-        which = f"which is {d}"
-    elif first in _BARE:
-        which = f"which {d}"
-    else:
-        which = f"which has {d}"
-    return f"{prefix}{category}, {which}"
+    which = f"which is {d}" if first in _IS else f"which {d}" if first in _BARE else f"which has {d}"
+    return f"{before_text}{category}, {which}{after_text}"
 
 
 def load_descriptors(path: str | Path) -> dict[str, list[str]]:
@@ -81,8 +109,11 @@ def save_descriptors(descriptors: dict[str, list[str]], path: str | Path) -> Pat
     return p
 
 
-def as_mapping(classes: list[str], descriptors: Any) -> dict[str, list[str]]:
-    """Descriptors for exactly ``classes``: from a mapping, or a list aligned with classes."""
+def as_mapping(
+    classes: list[str], descriptors: Any, *, allow_empty: bool = False
+) -> dict[str, list[str]]:
+    """Descriptors for exactly ``classes``: from a mapping, or a list aligned with classes
+    (``allow_empty``: an empty list becomes one empty descriptor, as in the paper's code)."""
     if not classes:
         raise SocraticError("descriptor classification got an empty class list")
     if isinstance(descriptors, dict):
@@ -98,8 +129,34 @@ def as_mapping(classes: list[str], descriptors: Any) -> dict[str, list[str]]:
         mapping = {c: list(d) for c, d in zip(classes, descriptors, strict=True)}
     for c, ds in mapping.items():
         if not ds:
-            raise SocraticError(f"class '{c}' has no descriptors")
+            if not allow_empty:
+                raise SocraticError(f"class '{c}' has no descriptors")
+            mapping[c] = [""]
     return mapping
+
+
+def random_descriptors(mapping: dict[str, list[str]], seed: int = 0) -> dict[str, list[str]]:
+    """The random-words control: per class as many descriptors as it has, each as many words
+    long as the one it stands for, drawn (seeded) from every descriptor's words.
+
+    Example:
+        >>> random_descriptors({"cat": ["soft fur", "whiskers"], "dog": ["wet nose"]}, seed=1)
+        {'cat': ['nose whiskers', 'fur'], 'dog': ['soft fur']}
+    """
+    import random
+
+    vocab = sorted({w for ds in mapping.values() for d in ds for w in d.split()}) or ["thing"]
+    rng = random.Random(seed)
+    return {c: [" ".join(rng.choice(vocab) for _ in range(max(len(d.split()), 1))) for d in ds]
+            for c, ds in mapping.items()}
+
+
+def template_sentences(category: str, k: int) -> list[str]:
+    """The ensemble control: ``category`` in the first ``k`` of CLIP's 80 ImageNet templates
+    (open_clip's copy), cycling when ``k`` is larger."""
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES as templates
+
+    return [templates[i % len(templates)](wordify(category)) for i in range(max(k, 1))]
 
 
 class DescriptorClassify(ImageNode):
@@ -107,11 +164,14 @@ class DescriptorClassify(ImageNode):
 
     Outputs: ``label``, ``scores`` (class -> aggregated cosine), ``contributions`` (class ->
     descriptor -> cosine), ``baseline_label`` and ``baseline_scores`` (class names only, with
-    ``templates``; cosines). ``aggregate``: ``mean`` (the paper), ``max`` or ``sum``.
+    ``templates``; cosines), and the controls ``random_label`` / ``random_scores`` and
+    ``ensemble_label`` / ``ensemble_scores`` (see the module docstring). Options: ``rules``
+    (``paper`` or ``first_word``), ``before_text`` / ``after_text`` (around every sentence),
+    ``aggregate`` (``mean``, the paper; ``max``; ``sum``), ``control_seed``.
 
     Example:
-        >>> sorted(DescriptorClassify.outputs)
-        ['baseline_label', 'baseline_scores', 'contributions', 'label', 'scores']
+        >>> sorted(DescriptorClassify.outputs)[:4]
+        ['baseline_label', 'baseline_scores', 'contributions', 'ensemble_label']
     """
 
     outputs = {
@@ -120,21 +180,43 @@ class DescriptorClassify(ImageNode):
         "contributions": dict[str, dict[str, float]],
         "baseline_label": str,
         "baseline_scores": dict[str, float],
+        "random_label": str,
+        "random_scores": dict[str, float],
+        "ensemble_label": str,
+        "ensemble_scores": dict[str, float],
     }
 
     def __init__(
         self,
         model: ClipModel,
+        rules: Rules = "paper",
         aggregate: Literal["mean", "max", "sum"] = "mean",
-        prefix: str = "",
+        before_text: str = "",
+        after_text: str = "",
         templates: list[str] | None = None,
+        control_seed: int = 0,
         batch_size: int | None = None,
     ) -> None:
         self.model = model
+        self.rules = rules
         self.aggregate = aggregate
-        self.prefix = prefix
-        self.templates = list(templates or ["a photo of a {}."])
+        self.before_text, self.after_text = before_text, after_text
+        self.templates = list(templates or (["{}"] if rules == "paper" else ["a photo of a {}."]))
+        self.control_seed = control_seed
         self.batch_size = batch_size
+
+    def _sentences(self, mapping: dict[str, list[str]]) -> list[str]:
+        return [descriptor_sentence(c, d, self.before_text, self.after_text, self.rules)
+                for c, ds in mapping.items() for d in ds]
+
+    def _scores(self, images: np.ndarray, classes: list[str], sentences: list[str],
+                counts: list[int]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Per image, each class's aggregated cosine, and the per-sentence cosines by class."""
+        sims = images @ self.model.embed_texts(sentences).T  # [B, T]
+        bounds = np.cumsum([0, *counts])
+        reduce = {"mean": np.mean, "max": np.max, "sum": np.sum}[self.aggregate]
+        per_class = [sims[:, bounds[k] : bounds[k + 1]] for k in range(len(classes))]
+        return np.stack([reduce(v, axis=1) for v in per_class], axis=1), per_class
 
     def run(self, image: Image, classes: list[str], descriptors: Descriptors) -> dict[str, Any]:  # type: ignore[override]
         return self.run_batch([{"image": image, "classes": classes, "descriptors": descriptors}])[0]
@@ -144,26 +226,23 @@ class DescriptorClassify(ImageNode):
         for _, idx in group_by(calls, "classes", "descriptors").items():
             first = calls[idx[0]]
             classes = list(first["classes"])
-            mapping = as_mapping(classes, first["descriptors"])
-            sentences = [descriptor_sentence(c, d, self.prefix) for c in classes for d in mapping[c]]
-            sims = images[idx] @ self.model.embed_texts(sentences).T  # [B, T]
-            base = images[idx] @ self.model.class_embeddings(classes, self.templates).T  # [B, C]
-            bounds = np.cumsum([0] + [len(mapping[c]) for c in classes])
-            reduce = {"mean": np.mean, "max": np.max, "sum": np.sum}[self.aggregate]
-            for row, brow, i in zip(sims, base, idx, strict=True):
-                per_class = [row[bounds[k] : bounds[k + 1]] for k in range(len(classes))]
-                scores = {c: float(reduce(v)) for c, v in zip(classes, per_class, strict=True)}
-                contributions = {
-                    c: {d: float(s) for d, s in zip(mapping[c], v, strict=True)}
-                    for c, v in zip(classes, per_class, strict=True)
-                }
-                out[i] = {
-                    "label": max(classes, key=lambda c: scores[c]),
-                    "scores": scores,
-                    "contributions": contributions,
-                    "baseline_label": classes[int(np.argmax(brow))],
-                    "baseline_scores": {c: float(s) for c, s in zip(classes, brow, strict=True)},
-                }
+            mapping = as_mapping(classes, first["descriptors"], allow_empty=self.rules == "paper")
+            counts = [len(mapping[c]) for c in classes]
+            imgs = images[idx]
+            scores, per_class = self._scores(imgs, classes, self._sentences(mapping), counts)
+            noise = self._sentences(random_descriptors(mapping, self.control_seed))
+            rand, _ = self._scores(imgs, classes, noise, counts)
+            ensemble = [t for c, k in zip(classes, counts, strict=True) for t in template_sentences(c, k)]
+            ens, _ = self._scores(imgs, classes, ensemble, counts)
+            names = [wordify(c) if self.rules == "paper" else c for c in classes]
+            base = imgs @ self.model.class_embeddings(names, self.templates).T  # [B, C]
+            for j, i in enumerate(idx):
+                out[i] = {"contributions": {
+                    c: {d: float(s) for d, s in zip(mapping[c], per_class[k][j], strict=True)}
+                    for k, c in enumerate(classes)}}
+                for name, rows in (("", scores), ("baseline_", base), ("random_", rand), ("ensemble_", ens)):
+                    out[i][f"{name}label"] = classes[int(np.argmax(rows[j]))]
+                    out[i][f"{name}scores"] = {c: float(v) for c, v in zip(classes, rows[j], strict=True)}
         return out
 
 

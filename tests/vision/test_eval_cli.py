@@ -151,3 +151,30 @@ def test_caption_eval_writes_rows_a_plot_and_no_bleu_noise(tmp_path, real_images
                  str(tmp_path / "noplots")]) == 0
     assert "needs the 'plots' extra: pip install 'socratic-vl[plots]'" in capsys.readouterr().err
     assert json.loads((tmp_path / "noplots" / "results.json").read_text())["plots"] == []
+
+
+def test_eval_classify_reports_descriptors_beside_class_names_and_controls(tmp_path, tiny_open_clip, folder,
+                                                                            capsys):
+    desc = tmp_path / "descriptors.json"
+    desc.write_text(json.dumps({"even": ["a round shape", "has two halves"], "odd": ["one left over"]}))
+    g = tmp_path / "desc.yaml"
+    g.write_text(f"""
+inputs: {{image: image}}
+models:
+  clip: {{backend: open_clip, model: {tiny_open_clip["arch"]}, pretrained: {tiny_open_clip["checkpoint"]}}}
+nodes:
+  load: {{type: descriptors.load, path: {desc}}}
+  c: {{type: clip.descriptor_classify, model: clip, image: "${{inputs.image}}", classes: "${{load.classes}}",
+       descriptors: "${{load.descriptors}}"}}
+outputs: {{label: "${{c.label}}", baseline_label: "${{c.baseline_label}}", random_label: "${{c.random_label}}",
+          ensemble_label: "${{c.ensemble_label}}", contributions: "${{c.contributions}}"}}
+""")
+    out = tmp_path / "res"
+    assert main(["eval", "classify", str(g), "--data", str(folder), "--out", str(out)]) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert list(report["variants"]) == ["label", "baseline_label", "ensemble_label", "random_label"]
+    assert report["variants"]["label"] == pytest.approx(report["top1"])
+    preds = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == report["n"] == 6
+    assert (out / "variants.png").exists() and (out / "descriptor_contributions.png").exists()
+    assert "variants" in json.loads(capsys.readouterr().out)

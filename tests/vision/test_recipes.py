@@ -55,8 +55,35 @@ def images(real_images):
         ("may buzz", "bee, which may buzz"),
     ],
 )
-def test_descriptor_sentence_rules(descriptor, sentence):
-    assert descriptor_sentence("bee", descriptor) == sentence
+def test_descriptor_sentence_rules_first_word(descriptor, sentence):
+    assert descriptor_sentence("bee", descriptor, rules="first_word") == sentence
+
+
+@pytest.mark.parametrize(
+    ("category", "descriptor", "sentence"),
+    [  # the authors' load_gpt_descriptions, byte for byte
+        ("trilobite", "antennae", "trilobite, which is antennae"),  # first *letter* 'a'
+        ("harvestman", "arachnid", "harvestman, which is arachnid"),
+        ("bee", "A striped body", "bee, which has A striped body"),  # case-sensitive
+        ("bee", "hasty flight", "bee, which hasty flight"),  # startswith('has')
+        ("bee", "often seen near flowers.", "bee, which often seen near flowers."),  # period kept
+        ("bee", "used for pollination", "bee, which is used for pollination"),
+        ("golden_retriever", "golden fur", "golden retriever, which has golden fur"),  # wordified
+        ("bee", "", "bee, which has "),  # an empty descriptor list becomes one empty descriptor
+    ],
+)
+def test_descriptor_sentence_rules_paper(category, descriptor, sentence):
+    assert descriptor_sentence(category, descriptor) == sentence
+    assert descriptor_sentence(category, descriptor, after_text=".") == sentence + "."  # ImageNet setting
+
+
+def _reference_which(d: str) -> str:
+    """make_descriptor_sentence of classify_by_description_release, restated."""
+    if d.startswith("a") or d.startswith("an"):
+        return f"which is {d}"
+    if any(d.startswith(w) for w in ("has", "often", "typically", "may", "can")):
+        return f"which {d}"
+    return f"which is {d}" if d.startswith("used") else f"which has {d}"
 
 
 def test_descriptor_scores_match_an_independent_computation(clip, images):
@@ -66,17 +93,24 @@ def test_descriptor_scores_match_an_independent_computation(clip, images):
     img = clip.embed_images(images)
     for k, res in enumerate(out):
         expected = {}
+        ensemble = {}
         for c in classes:
-            sents = [descriptor_sentence(c, d) for d in DESCRIPTORS[c]]
+            sents = [f"{c.replace('_', ' ')}, {_reference_which(d)}" for d in DESCRIPTORS[c]]
             t = clip.embed_texts(sents)
             cos = [float(img[k] @ t[j]) for j in range(len(sents))]
             expected[c] = np.mean(cos)
             assert res["contributions"][c] == pytest.approx(dict(zip(DESCRIPTORS[c], cos, strict=True)), abs=1e-6)
+            from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES as T
+
+            prompts = [T[i](c) for i in range(len(DESCRIPTORS[c]))]
+            ensemble[c] = float(np.mean(img[k] @ clip.embed_texts(prompts).T))
         assert res["scores"] == pytest.approx(expected, abs=1e-6)
         assert res["label"] == max(expected, key=expected.get)
-        base = {c: float(img[k] @ clip.embed_texts([f"a photo of a {c}."])[0]) for c in classes}
+        base = {c: float(img[k] @ clip.embed_texts([c])[0]) for c in classes}  # the bare name
         assert res["baseline_scores"] == pytest.approx(base, abs=1e-6)
         assert res["baseline_label"] == max(base, key=base.get)
+        assert res["ensemble_scores"] == pytest.approx(ensemble, abs=1e-6)
+        assert set(res["random_scores"]) == set(classes) and res["random_scores"] != res["scores"]
 
 
 def test_descriptor_aggregates_and_aligned_lists(clip, images):
@@ -92,11 +126,14 @@ def test_descriptor_aggregates_and_aligned_lists(clip, images):
 
 
 def test_descriptor_bad_inputs(clip, images):
-    node = DescriptorClassify(clip)
+    node = DescriptorClassify(clip, rules="first_word")
     with pytest.raises(SocraticError, match="empty class list"):
         node.run(image=images[0], classes=[], descriptors={})
     with pytest.raises(SocraticError, match="class 'cat' has no descriptors"):
         node.run(image=images[0], classes=["cat"], descriptors={"cat": []})
+    paper = DescriptorClassify(clip).run(image=images[0], classes=["cat", "dog"],
+                                         descriptors={"cat": [], "dog": ["fur"]})
+    assert list(paper["contributions"]["cat"]) == [""]  # the paper's one empty descriptor
     with pytest.raises(SocraticError, match="no descriptors for class 'dog'"):
         node.run(image=images[0], classes=["dog"], descriptors=DESCRIPTORS)
     with pytest.raises(SocraticError, match="2 descriptor lists for 3 classes"):
