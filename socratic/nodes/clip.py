@@ -106,6 +106,8 @@ class ClipClassify(ImageNode):
 
 class ClipRank(ImageNode):
     """``clip.rank``: texts sorted by cosine similarity to the image (re-ranking captions).
+    Texts are stripped of surrounding whitespace first (LLM answers often start with a space or
+    a newline), so what is scored is what is returned.
 
     Example:
         >>> sorted(ClipRank.outputs)
@@ -128,6 +130,7 @@ class ClipRank(ImageNode):
         for (texts,), idx in group_by(calls, "texts").items():
             if not texts:
                 raise SocraticError("clip.rank got no texts to rank")
+            texts = [t.strip() for t in texts]
             sims = images[idx] @ self.model.embed_texts(list(texts)).T
             for row, i in zip(sims, idx, strict=True):
                 order = np.argsort(-row, kind="stable")[: self.top_k]

@@ -42,8 +42,9 @@ def read_vocabulary_text(text: str) -> list[str]:
         if not line or line.startswith("#"):
             continue
         m = re.match(r"^/[a-z]/(\S+)(?:\s+\d+)?$", line)
-        if m:
-            line = m.group(1).replace("/", " ")
+        if m:  # the notebook: parts after the letter; "name/qualifier" -> "qualifier name"
+            parts = m.group(1).split("/")
+            line = f"{parts[1]} {parts[0]}" if len(parts) > 1 else parts[0]
         out.append(line.replace("_", " "))
     return out
 

@@ -237,12 +237,19 @@ def test_socratic_evidence_and_prompt(clip, images):
     assert ev["places"] == [node.places[i] for i in best([f"Photo of a {p}." for p in node.places], 3)]
     assert ev["objects"] == [node.objects[i] for i in best([f"Photo of a {o}." for o in node.objects], 4)]
     prompt = load_prompt("socratic_caption").render({**ev})
-    assert prompt == (
-        f"I am an intelligent image captioning bot. This image is a {ev['img_type']}. There "
-        f"{ev['num_people']}. I think this photo was taken at a {ev['places'][0]}, {ev['places'][1]}, or "
-        f"{ev['places'][2]}. I think there might be a {', '.join(ev['objects'])} in this {ev['img_type']}."
-        " A creative short caption I can generate to describe this image is:"
+    assert prompt == (  # the authors' notebook, line for line
+        f"I am an intelligent image captioning bot.\nThis image is a {ev['img_type']}. There "
+        f"{ev['num_people']}.\nI think this photo was taken at a {ev['places'][0]}, {ev['places'][1]}, or "
+        f"{ev['places'][2]}.\nI think there might be a {', '.join(ev['objects'])} in this {ev['img_type']}."
+        "\nA creative short caption I can generate to describe this image is:"
     )
+
+
+def test_places_read_as_the_notebook_does():
+    from socratic.recipes.socratic_caption import read_vocabulary_text
+
+    text = "/a/airfield 0\n/b/bus_station/indoor 45\n/s/subway_station/platform 313\n/b/bedroom 52\n"
+    assert read_vocabulary_text(text) == ["airfield", "indoor bus station", "platform subway station", "bedroom"]
 
 
 def test_socratic_captioning_graph_reranks_candidates(clip, images):
