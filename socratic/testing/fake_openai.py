@@ -1,45 +1,56 @@
-"""A small OpenAI-compatible HTTP server on 127.0.0.1 that injects faults on demand.
+"""An OpenAI-compatible HTTP server on 127.0.0.1 for tests, injecting faults on demand.
 
-It answers ``POST /v1/chat/completions`` and ``POST /v1/completions`` deterministically (it
-echoes the last user message, or the prompt: ``"echo: <text>"``), lists ``GET /v1/models``,
-answers ``GET /health`` and ``GET /_fake/stats`` (the request count), and plays a *script* of
-faults, one per completion request, before answering normally: an HTTP status (429 with
-``Retry-After``, 500, 401 ...), a hang longer than the client's timeout, a malformed body, or a
-dropped connection. It counts every request and keeps its arrival time, so tests can assert
-attempts and backoff waits. It runs its own event loop in a background thread, so sync and async
-tests can both use it; ``python -m socratic.testing --latency 0.1`` runs it as its
-own process. Standard library only.
+On ``http.server`` (a thread per connection: a request waiting out its latency blocks no other;
+HTTP/1.1 keep-alive): ``POST /v1/chat/completions`` and ``/v1/completions``, also streamed
+(``"stream": true``: ``data: {...}`` chunks, a usage chunk if ``stream_options.include_usage``,
+``data: [DONE]``), ``GET /v1/models``, ``/health`` and ``/_fake/stats`` (the request count).
 
-Answers: ``max_tokens`` (or ``max_completion_tokens``) keeps the first N words, ``stop``
-cuts at the first stop string, ``n`` gives n choices (identical at temperature 0; at
-temperature > 0 choice i > 0 ends with ``" #i"``). Usage counts words. ``ignore_n=True``
-imitates servers that return one choice.
+The answer echoes the last user message (chat) or the prompt: ``"echo: <text>"`` (content parts:
+text parts joined by spaces, an image as ``[image]``). ``max_tokens`` (or
+``max_completion_tokens``) keeps the first N words, ``stop`` cuts at the first stop string, ``n``
+gives n choices (at temperature > 0 choice i > 0 ends with ``" #i"``). Usage counts words. A body
+that is not a JSON object gets 400. Each completion request first takes the next :class:`Fault` of
+the script and is recorded with its parsed JSON body (``requests``, ``bodies``). ``python -m
+socratic.testing --port 8123 --latency 0.1`` runs it as a process (:class:`FakeOpenAIProcess`).
 
 Example:
     >>> from openai import OpenAI
     >>> with FakeOpenAIServer(script=[Fault.status(500)]) as server:
     ...     client = OpenAI(base_url=server.base_url, api_key="k", max_retries=1)
-    ...     out = client.chat.completions.create(
-    ...         model="m", messages=[{"role": "user", "content": "hi"}])
-    ...     (out.choices[0].message.content, server.count)
-    ('echo: hi', 2)
+    ...     chunks = client.chat.completions.create(
+    ...         model="m", messages=[{"role": "user", "content": "hi there"}], stream=True)
+    ...     "".join(c.choices[0].delta.content or "" for c in chunks), server.bodies[1]["stream"]
+    ('echo: hi there', True)
 """
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import contextlib
 import json
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 @dataclass(frozen=True)
 class Fault:
     """One scripted misbehaviour, consumed by the next completion request.
+
+    ``status(code, retry_after=, message=)``: an OpenAI-style JSON error with HTTP ``code`` (and a
+    ``Retry-After`` header in seconds when given). ``hang(seconds)``: wait, then answer normally
+    (longer than the client's timeout: a timeout). ``malformed(body)``: HTTP 200 with ``body`` as
+    it is (streamed: one event ``data: <body>``, no ``[DONE]``). ``disconnect()``: close the
+    connection without answering. ``ok()``: answer normally (a placeholder in a script).
 
     Example:
         >>> Fault.status(429, retry_after=0.5).retry_after
@@ -57,33 +68,29 @@ class Fault:
 
     @classmethod
     def status(cls, code: int, *, retry_after: float | None = None, message: str = "") -> Fault:
-        """Answer with HTTP ``code`` (and a ``Retry-After`` header in seconds when given)."""
         return cls("status", code=code, retry_after=retry_after, message=message)
 
     @classmethod
     def hang(cls, seconds: float) -> Fault:
-        """Wait ``seconds`` before answering (longer than the client's timeout = a timeout)."""
         return cls("hang", seconds=seconds)
 
     @classmethod
     def malformed(cls, body: str = '{"choices": [oops') -> Fault:
-        """Answer 200 with a body that is not a valid completion."""
         return cls("malformed", body=body)
 
     @classmethod
     def disconnect(cls) -> Fault:
-        """Close the connection without answering."""
         return cls("disconnect")
 
     @classmethod
     def ok(cls) -> Fault:
-        """Answer normally (a placeholder in a script)."""
         return cls("ok")
 
 
 @dataclass
 class SeenRequest:
-    """A request as the server saw it (the Authorization header is kept only as a flag).
+    """A completion request as the server saw it: ``body`` is its parsed JSON (``{}`` if it was
+    not a JSON object), ``time`` its arrival (monotonic), Authorization only as a flag.
 
     Example:
         >>> SeenRequest("POST", "/v1/completions", {"prompt": "hi"}, 0.0, True).path
@@ -98,10 +105,6 @@ class SeenRequest:
     fault: str = "ok"
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
-
-
 @dataclass
 class FakeOpenAIServer:
     """An OpenAI-compatible server for tests: deterministic echo answers plus scripted faults.
@@ -113,11 +116,16 @@ class FakeOpenAIServer:
         api_key: the bearer key required (None: any or none); a wrong key gets 401, and the
             message echoes the key it received, as some real servers do (tests check redaction).
         ignore_n: always return a single choice.
+        reply: the answer text for a request body, instead of ``"echo: <text>"``.
 
     Example:
-        >>> with FakeOpenAIServer(models=["tiny"]) as s:
-        ...     s.base_url.endswith("/v1")
-        True
+        >>> from openai import OpenAI
+        >>> with FakeOpenAIServer(models=["tiny"], reply=lambda body: '{"label": "cat"}') as s:
+        ...     out = OpenAI(base_url=s.base_url, api_key="k").chat.completions.create(
+        ...         model="tiny", messages=[{"role": "user", "content": "?"}],
+        ...         response_format={"type": "json_object"})
+        ...     out.choices[0].message.content, s.bodies[0]["response_format"]
+        ('{"label": "cat"}', {'type': 'json_object'})
     """
 
     latency: float = 0.0
@@ -127,17 +135,16 @@ class FakeOpenAIServer:
     ignore_n: bool = False
     host: str = "127.0.0.1"
     port: int = 0
+    reply: Callable[[dict[str, Any]], str] | None = None
 
     def __post_init__(self) -> None:
         self._script: deque[Fault] = deque(self.script)
         self._seen: list[SeenRequest] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server: asyncio.AbstractServer | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._running: tuple[ThreadingHTTPServer, threading.Thread] | None = None
 
-    # -- control ----------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
@@ -149,9 +156,14 @@ class FakeOpenAIServer:
             return list(self._seen)
 
     @property
+    def bodies(self) -> list[dict[str, Any]]:
+        """The parsed JSON body of every completion request so far, in arrival order."""
+        return [r.body for r in self.requests]
+
+    @property
     def count(self) -> int:
-        with self._lock:
-            return len(self._seen)
+        """How many completion requests were received."""
+        return len(self.requests)
 
     def push(self, *faults: Fault) -> None:
         """Append faults to the script."""
@@ -165,49 +177,36 @@ class FakeOpenAIServer:
             self._script.clear()
 
     def start(self) -> FakeOpenAIServer:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                self._server = loop.run_until_complete(
-                    asyncio.start_server(self._handle, self.host, self.port)
-                )
-                self.port = self._server.sockets[0].getsockname()[1]
-            except BaseException as exc:  # pragma: no cover - bind failure
-                errors.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-openai", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            raise errors[0]
+        """Bind (``port=0``: a free port, kept for a restart) and serve in a background thread."""
+        self._stopping.clear()
+        handler = type("Handler", (_Handler,), {"fake": self})
+        httpd = ThreadingHTTPServer((self.host, self.port), handler, bind_and_activate=False)
+        httpd.request_queue_size = 1024  # hundreds of clients may connect at once
+        httpd.server_bind()
+        httpd.server_activate()
+        self.port = httpd.server_address[1]
+        thread = threading.Thread(target=self._serve, args=(httpd,), name="fake-openai", daemon=True)
+        thread.start()
+        self._running = (httpd, thread)
         return self
 
+    def _serve(self, httpd: ThreadingHTTPServer) -> None:
+        while not self._stopping.is_set():  # serve_forever's shutdown() would poll: slower stop
+            httpd.handle_request()
+
     def stop(self) -> None:
-        loop = self._loop
-        if loop is None or self._thread is None:
+        """Stop serving and close open connections; waiting requests end without an answer."""
+        if self._running is None:
             return
-
-        async def shutdown() -> None:
-            if self._server is not None:
-                self._server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.sleep(0)
-            loop.stop()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), loop)
-        self._thread.join(10)
-        self._thread = None
-        self._loop = None
+        (httpd, thread), self._running = self._running, None
+        self._stopping.set()
+        with contextlib.suppress(OSError):  # wakes the accept loop
+            socket.create_connection((self.host, self.port), timeout=5).close()
+        thread.join(10)
+        httpd.server_close()
+        for sock in list(self._connections):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
@@ -215,149 +214,147 @@ class FakeOpenAIServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- HTTP -------------------------------------------------------------------------------
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    if ":" in line:
-                        k, v = line.split(":", 1)
-                        headers[k.strip().lower()] = v.strip()
-                length = int(headers.get("content-length", "0") or 0)
-                raw = await reader.readexactly(length) if length else b""
-                keep = await self._respond(writer, method, path.split("?")[0], headers, raw)
-                if not keep:
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-            pass
-        except asyncio.CancelledError:
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                writer.close()
-            if task is not None:
-                self._tasks.discard(task)
-
-    @staticmethod
-    async def _send(
-        writer: asyncio.StreamWriter,
-        code: int,
-        body: str,
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        data = body.encode()
-        head = [f"HTTP/1.1 {code} {_REASONS.get(code, 'Error')}",
-                "Content-Type: application/json", f"Content-Length: {len(data)}",
-                "Connection: keep-alive"]
-        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
-        await writer.drain()
-
-    async def _respond(
-        self,
-        writer: asyncio.StreamWriter,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        raw: bytes,
-    ) -> bool:
-        if method == "GET" and path in ("/health", "/v1/health"):
-            await self._send(writer, 200, '{"status":"ok"}')
-            return True
-        if method == "GET" and path == "/_fake/stats":
-            await self._send(writer, 200, json.dumps({"requests": self.count}))
-            return True
-        if method == "GET" and path == "/v1/models":
-            names = self.models or ["echo"]
-            data = [{"id": m, "object": "model", "owned_by": "fake"} for m in names]
-            await self._send(writer, 200, json.dumps({"object": "list", "data": data}))
-            return True
-        if method != "POST" or path not in ("/v1/chat/completions", "/v1/completions"):
-            await self._send(writer, 404, _error(f"no route {method} {path}", "not_found"))
-            return True
-        try:
-            body = json.loads(raw or b"{}")
-        except json.JSONDecodeError:
-            body = {}
-        auth = headers.get("authorization", "")
-        given_key = auth[7:] if auth.lower().startswith("bearer ") else ""
-        authorized = self.api_key is None or given_key == self.api_key
+    def _arrive(self, path: str, body: dict[str, Any], authorized: bool) -> tuple[Fault, int]:
+        """Record a completion request: its fault and its number."""
         with self._lock:
             fault = self._script.popleft() if self._script else Fault.ok()
-            self._seen.append(
-                SeenRequest(method, path, body, time.monotonic(), authorized, fault.kind)
-            )
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        if fault.kind == "hang":
-            await asyncio.sleep(fault.seconds)
-        elif fault.kind == "disconnect":
-            return False
+            self._seen.append(SeenRequest("POST", path, body, time.monotonic(), authorized, fault.kind))
+            return fault, len(self._seen) - 1
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    wbufsize = -1  # buffered: a response leaves in one send, at the flush after do_*
+    disable_nagle_algorithm = True
+    fake: FakeOpenAIServer  # set by FakeOpenAIServer.start on a subclass
+
+    def handle(self) -> None:  # connections are tracked so that stop() can close them
+        self.fake._connections.add(self.connection)
+        try:
+            with contextlib.suppress(ConnectionError, TimeoutError):  # clients that left
+                super().handle()
+        finally:
+            self.fake._connections.discard(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:  # no access log
+        pass
+
+    def do_GET(self) -> None:
+        path, fake = self.path.split("?")[0], self.fake
+        if path in ("/health", "/v1/health"):
+            self._send(200, {"status": "ok"})
+        elif path == "/_fake/stats":
+            self._send(200, {"requests": fake.count})
+        elif path == "/v1/models":
+            data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"}
+                    for m in fake.models or ["echo"]]
+            self._send(200, {"object": "list", "data": data})
+        else:
+            self._error(404, f"no route GET {path}", "not_found")
+
+    def do_POST(self) -> None:
+        path, fake = self.path.split("?")[0], self.fake
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if path not in ("/v1/chat/completions", "/v1/completions"):
+            return self._error(404, f"no route POST {path}", "not_found")
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        key = self.headers.get("Authorization", "").partition(" ")[2]  # after "Bearer"
+        authorized = fake.api_key is None or key == fake.api_key
+        fault, number = fake._arrive(path, body if isinstance(body, dict) else {}, authorized)
+        wait = fake._stopping.wait  # True: the server stopped meanwhile
+        alive = not wait(fake.latency) and (fault.kind != "hang" or not wait(fault.seconds))
+        stream = isinstance(body, dict) and bool(body.get("stream"))
+        chat = path.endswith("/chat/completions")
+        if not alive or fault.kind == "disconnect":
+            self.close_connection = True
         elif fault.kind == "malformed":
-            await self._send(writer, 200, fault.body)
-            return True
+            self._send(200, f"data: {fault.body}\n\n" if stream else fault.body,
+                       "text/event-stream" if stream else "application/json")
         elif fault.kind == "status":
             extra = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-            msg = fault.message or f"injected fault {fault.code}"
-            await self._send(writer, fault.code, _error(msg, "injected"), extra)
-            return True
-        if not authorized:
-            msg = f"Incorrect API key provided: {given_key}."
-            await self._send(writer, 401, _error(msg, "invalid_api_key"))
-            return True
-        model = body.get("model")
-        if self.models is not None and model not in self.models:
-            msg = f"The model `{model}` does not exist or you do not have access to it."
-            await self._send(writer, 404, _error(msg, "model_not_found"))
-            return True
-        chat = path.endswith("/chat/completions")
-        if chat and not isinstance(body.get("messages"), list):
-            await self._send(writer, 400, _error("'messages' is required", "invalid_request"))
-            return True
-        await self._send(writer, 200, json.dumps(self._answer(body, chat)))
-        return True
-
-    def _answer(self, body: dict[str, Any], chat: bool) -> dict[str, Any]:
-        if chat:
-            users = [m.get("content", "") for m in body["messages"] if m.get("role") == "user"]
-            text_in = str(users[-1]) if users else ""
-            prompt_words = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+            self._error(fault.code, fault.message or f"injected fault {fault.code}", "injected", extra)
+        elif not isinstance(body, dict):
+            self._error(400, "the request body is not a JSON object", "invalid_json")
+        elif not authorized:
+            self._error(401, f"Incorrect API key provided: {key}.", "invalid_api_key")
+        elif fake.models is not None and body.get("model") not in fake.models:
+            msg = f"The model `{body.get('model')}` does not exist or you do not have access to it."
+            self._error(404, msg, "model_not_found")
+        elif chat and not isinstance(body.get("messages"), list):
+            self._error(400, "'messages' is required", "invalid_request")
         else:
-            prompt = body.get("prompt", "")
-            text_in = prompt if isinstance(prompt, str) else str(prompt[0])
-            prompt_words = len(text_in.split())
-        n = 1 if self.ignore_n else int(body.get("n") or 1)
-        temperature = body.get("temperature") or 0
-        choices, completion_words = [], 0
-        for i in range(n):
-            text = f"echo: {text_in}" + (f" #{i}" if temperature > 0 and i > 0 else "")
-            limit = body.get("max_tokens") or body.get("max_completion_tokens")
-            text, finish = _truncate(text, limit, body.get("stop"))
-            completion_words += len(text.split())
-            if chat:
-                message = {"role": "assistant", "content": text}
-                choices.append({"index": i, "message": message, "finish_reason": finish})
-            else:
-                choices.append({"index": i, "text": text, "finish_reason": finish})
-        return {
-            "id": f"fake-{len(self._seen)}",
-            "object": "chat.completion" if chat else "text_completion",
-            "created": int(time.time()),
-            "model": body.get("model", ""),
-            "choices": choices,
-            "usage": {
-                "prompt_tokens": prompt_words,
-                "completion_tokens": completion_words,
-                "total_tokens": prompt_words + completion_words,
-            },
-        }
+            head = {"id": f"fake-{number}", "object": "chat.completion" if chat else "text_completion",
+                    "created": int(time.time()), "model": body.get("model", "")}
+            try:
+                answer = _completion(head, body, chat, fake.reply, fake.ignore_n)
+            except (TypeError, ValueError, AttributeError) as exc:
+                return self._error(400, f"invalid request: {exc}", "invalid_request")
+            if not stream:
+                return self._send(200, answer)
+            self._stream(_chunks(answer, chat, bool((body.get("stream_options") or {}).get("include_usage"))))
+
+    def _send(self, code: int, body: dict[str, Any] | str, content_type: str = "application/json",
+              headers: dict[str, str] | None = None) -> None:
+        data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        self.send_response(code)
+        for name, value in {"Content-Type": content_type, "Content-Length": str(len(data)),
+                            **(headers or {})}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, code: int, message: str, kind: str, headers: dict[str, str] | None = None) -> None:
+        error = {"message": message, "type": "invalid_request_error", "param": None, "code": kind}
+        self._send(code, {"error": error}, headers=headers)
+
+    def _stream(self, events: Iterator[dict[str, Any]]) -> None:
+        """Server-sent events in chunked transfer encoding (the connection stays open)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for event in [*map(json.dumps, events), "[DONE]"]:
+            data = f"data: {event}\n\n".encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+
+def _text(content: Any) -> str:
+    """A message's content as text: content parts joined by spaces, an image as ``[image]``."""
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) if p.get("type") == "text"
+                        else "[image]" if p.get("type") == "image_url" else f"[{p.get('type')}]"
+                        for p in content if isinstance(p, dict))
+    return "" if content is None else str(content)
+
+
+def _completion(head: dict[str, Any], body: dict[str, Any], chat: bool,
+                reply: Callable[[dict[str, Any]], str] | None, ignore_n: bool) -> dict[str, Any]:
+    """The deterministic answer to a request body (usage counts words)."""
+    if chat:
+        messages = [m for m in body["messages"] if isinstance(m, dict)]
+        users = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
+        text_in = users[-1] if users else ""
+        prompt_words = sum(len(_text(m.get("content")).split()) for m in messages)
+    else:
+        prompt = body.get("prompt", "")
+        text_in = prompt if isinstance(prompt, str) else str(prompt[0]) if prompt else ""
+        prompt_words = len(text_in.split())
+    base = reply(body) if reply is not None else f"echo: {text_in}"
+    hot = (body.get("temperature") or 0) > 0
+    limit = body.get("max_tokens") or body.get("max_completion_tokens")
+    choices, words = [], 0
+    for i in range(1 if ignore_n else int(body.get("n") or 1)):
+        text, finish = _truncate(base + (f" #{i}" if hot and i else ""), limit, body.get("stop"))
+        words += len(text.split())
+        out = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
+        choices.append({"index": i, **out, "finish_reason": finish})
+    return {**head, "choices": choices, "usage": {"prompt_tokens": prompt_words, "completion_tokens": words,
+                                                  "total_tokens": prompt_words + words}}
 
 
 def _truncate(text: str, max_tokens: Any, stop: Any) -> tuple[str, str]:
@@ -373,34 +370,42 @@ def _truncate(text: str, max_tokens: Any, stop: Any) -> tuple[str, str]:
     return text, finish
 
 
-def _error(message: str, code: str) -> str:
-    return json.dumps({"error": {"message": message, "type": "invalid_request_error",
-                                 "param": None, "code": code}})
+def _chunks(answer: dict[str, Any], chat: bool, usage: bool) -> Iterator[dict[str, Any]]:
+    """A completion as stream chunks: per choice, a chunk per word, then its finish reason."""
+    head = {"id": answer["id"], "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": answer["created"], "model": answer["model"]}
+    for choice in answer["choices"]:
+        first, *rest = (choice["message"]["content"] if chat else choice["text"]).split(" ")
+        for n, piece in enumerate([first, *(" " + word for word in rest)]):
+            role = {"role": "assistant"} if n == 0 else {}
+            part = {"delta": {**role, "content": piece}} if chat else {"text": piece}
+            yield {**head, "choices": [{"index": choice["index"], **part, "finish_reason": None}]}
+        end = {"delta": {}} if chat else {"text": ""}
+        yield {**head, "choices": [{"index": choice["index"], **end,
+                                    "finish_reason": choice["finish_reason"]}]}
+    if usage:
+        yield {**head, "choices": [], "usage": answer["usage"]}
 
 
+@dataclass
 class FakeOpenAIProcess:
     """The fake server in a child process (its own GIL: for benchmarks), stopped by its PID.
 
     Example:
-        >>> with FakeOpenAIProcess(latency=0.01) as server:   # doctest: +SKIP
-        ...     server.base_url, server.count
-        ('http://127.0.0.1:41234/v1', 0)
+        >>> with FakeOpenAIProcess(latency=0.01) as server:
+        ...     server.base_url.startswith("http://127.0.0.1:"), server.count
+        (True, 0)
     """
 
-    def __init__(self, latency: float = 0.0, ignore_n: bool = False) -> None:
-        self.latency = latency
-        self.ignore_n = ignore_n
-        self.base_url = ""
-        self._proc: Any = None
+    latency: float = 0.0
+    ignore_n: bool = False
+    base_url: str = field(default="", init=False)
+    _proc: Any = field(default=None, init=False, repr=False)
 
     def __enter__(self) -> FakeOpenAIProcess:
-        import subprocess
-        import sys
-
         cmd = [sys.executable, "-m", "socratic.testing", "--latency", str(self.latency)]
-        if self.ignore_n:
-            cmd.append("--ignore-n")
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self._proc = subprocess.Popen(cmd + ["--ignore-n"] * self.ignore_n, stdout=subprocess.PIPE,
+                                      text=True)
         self.base_url = self._proc.stdout.readline().strip()
         if not self.base_url.startswith("http://127.0.0.1:"):
             self.__exit__()
@@ -410,45 +415,32 @@ class FakeOpenAIProcess:
     @property
     def count(self) -> int:
         """Completion requests the server has received."""
-        import urllib.request
-
         url = self.base_url.removesuffix("/v1") + "/_fake/stats"
         with urllib.request.urlopen(url, timeout=5) as r:
-            return int(json.loads(r.read())["requests"])
+            return int(json.load(r)["requests"])
 
     def __exit__(self, *exc: object) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.terminate()
             try:
-                self._proc.wait(10)
-            except Exception:
-                self._proc.kill()
-                self._proc.wait(5)
-            if self._proc.stdout is not None:
-                self._proc.stdout.close()
-            self._proc = None
+                proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m socratic.testing --port 8123 --latency 0.1`` (runs until killed)."""
-    import argparse
-
     parser = argparse.ArgumentParser(description="fake OpenAI-compatible server on 127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--ignore-n", action="store_true")
     args = parser.parse_args(argv)
-    server = FakeOpenAIServer(latency=args.latency, port=args.port, ignore_n=args.ignore_n)
-    server.start()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # before threads start
+    server = FakeOpenAIServer(latency=args.latency, port=args.port, ignore_n=args.ignore_n).start()
     print(server.base_url, flush=True)
-    import signal
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
     server.stop()
 
 
