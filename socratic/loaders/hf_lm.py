@@ -1,9 +1,5 @@
-"""Hugging Face language models: a causal or seq2seq LM with its tokenizer (and a peft adapter).
-
-The config decides the kind (encoder-decoder: seq2seq, else causal) unless ``kind`` says. The
-tokenizer gets a pad token (eos, else unk) when it has none; ``padding_side="auto"`` pads causal
-LMs left and seq2seq LMs right, as batched generation needs. Used by the ``hf`` LLM backend and
-by adapters training.
+"""Hugging Face language models: a causal or seq2seq LM (encoder-decoder configs are seq2seq) with
+its tokenizer and an optional peft adapter, for the ``hf`` LLM backend and adapters training.
 
 Example:
     >>> lm = load_hf_lm("./models/tiny-llama", device="cpu", padding_side="auto")  # doctest: +SKIP
@@ -51,13 +47,10 @@ def load_hf_lm(
     dtype: str = "auto", device: str | None = None,
     padding_side: Literal["auto", "left", "right"] | None = None, adapter: str | None = None,
 ) -> HFLanguageModel:
-    """Load the LM at ``path`` (local directory or hub id) under the load lock.
-
-    ``what`` / ``key`` name it and its config key in messages; ``tokenizer``: another folder for
-    the tokenizer; ``dtype``: a torch dtype name or ``auto`` (float32 on CPU); ``device``:
-    ``None`` leaves it on the CPU (for a trainer to place), ``auto`` picks CUDA if there is one;
-    ``adapter``: a peft adapter folder.
-    """
+    """Load the LM at ``path`` (local directory or hub id) under the load lock. ``what`` / ``key``
+    name it and its config key in messages; ``device=None`` leaves it on the CPU (for a trainer);
+    the tokenizer gets a pad token (eos, else unk); ``padding_side="auto"``: left for causal LMs,
+    right for seq2seq (as batched generation needs)."""
     check_local(path, what)
     with load_lock:
         transformers = heavy_import("transformers", what=f"{what} '{path}'")

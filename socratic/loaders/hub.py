@@ -1,10 +1,7 @@
-"""Where weights come from, and the one set of messages for when they cannot be loaded.
-
-A reference is a local path (absolute, ``./``, ``~``, more than one ``/``, or existing) or a hub
-id. Every loader raises the same :class:`~socratic.errors.ModelLoadError` messages: a missing
-local path (:func:`not_found`), a hub id that is not in the local cache while offline
-(:func:`offline_error`: what could not be fetched, how to point at a local copy), and a local
-directory without a loadable model (:func:`hf_errors`, around ``from_pretrained`` calls).
+"""Where weights come from, and the one set of ModelLoadError messages of every loader: a missing
+local path (:func:`not_found`), a hub id not in the local cache while offline (:func:`offline_error`:
+what could not be fetched, how to point at a local copy), a local directory without a loadable
+model (:func:`hf_errors`, around ``from_pretrained`` calls).
 
 Example:
     >>> looks_like_path("./models/gpt2"), looks_like_path("openai/clip-vit-base-patch32")
@@ -22,9 +19,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, shorten
 
-#: files of a transformers folder that make up its identity (weights, configs, vocabularies)
 HF_FILES = (".safetensors", ".bin", ".json", ".txt", ".model")
 
 
@@ -50,9 +46,8 @@ def hf_identity(ref: str) -> str:
 
 
 def detail(exc: BaseException) -> str:
-    """``Type: first line of the message`` of an exception."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+    """``Type: message`` of an exception on one line, cut to a readable length."""
+    return f"{type(exc).__name__}: {shorten(' '.join(str(exc).split()), 300)}"
 
 
 def not_found(path: object, what: str | None = None, *, kind: str = "local directory",

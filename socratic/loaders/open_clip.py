@@ -1,10 +1,7 @@
-"""open_clip models: resolve a name and its weights, load them, or build one from an architecture.
-
-``model`` is an architecture open_clip knows (``ViT-B-32``, or one registered from a JSON
-config), ``hf-hub:org/name`` or ``local-dir:PATH`` (an export with ``open_clip_config.json``);
-``pretrained`` is a tag (``laion2b_s34b_b79k``), a checkpoint file, a directory holding one (or
-an export), or ``None`` for random weights. :func:`build_open_clip` builds a seeded random model
-from an architecture name, a JSON file or ``local-dir:`` (for training).
+"""open_clip models: ``model`` is an architecture (``ViT-B-32``, or one registered from JSON),
+``hf-hub:org/name`` or ``local-dir:PATH``; ``pretrained`` a tag, a checkpoint file, a directory
+holding one (or an export), or ``None`` (random). :func:`build_open_clip` builds a seeded random
+model from an architecture name, JSON file or ``local-dir:`` (for training).
 
 Example:
     >>> resolve_open_clip("hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K")
@@ -171,13 +168,9 @@ def read_architecture(arch: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
 
 def build_open_clip(arch: str, *, image_timm: str | None = None, name: str | None = None, seed: int = 0,
                     workdir: str | os.PathLike[str] | None = None) -> OpenClip:
-    """A seeded random open_clip model of ``arch`` (see :func:`read_architecture`).
-
-    ``image_timm`` swaps the image tower for a timm model (``vision_cfg.timm_model_name``). A JSON
-    architecture (or one with ``image_timm``) is registered as ``name`` (default: the file's stem)
-    by writing ``<name>.json`` into ``workdir``, so open_clip's own factory builds it and its
-    tokenizer matches ``text_cfg``.
-    """
+    """A seeded random open_clip model of ``arch``; ``image_timm`` swaps in a timm image tower. A
+    JSON architecture is registered as ``name`` (default: its stem) by writing ``<name>.json``
+    into ``workdir``, so open_clip's factory builds it with a tokenizer matching ``text_cfg``."""
     with load_lock:
         import torch
 
