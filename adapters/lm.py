@@ -9,45 +9,24 @@ Example:
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import torch
 from torch import nn
 
+from socratic.loaders import load_hf_lm
+
 from .config import LMConfig
-from .vision import BaseModelError, module_fingerprint
+from .vision import module_fingerprint
 
 __all__ = ["apply_tuning", "base_model", "describe_lm", "load_lm", "peft_config"]
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
 
 def load_lm(cfg: LMConfig) -> tuple[nn.Module, Any, bool]:
-    """Load ``(model, tokenizer, is_seq2seq)`` from ``cfg.path``; a missing model gives one
-    :class:`BaseModelError` that says how to point at a local copy."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
-    try:
-        conf = AutoConfig.from_pretrained(cfg.path)
-    except Exception as e:
-        hint = "" if os.path.isdir(cfg.path) else " (not a local folder)"
-        raise BaseModelError(
-            f"cannot load LM '{cfg.path}'{hint}: {type(e).__name__}: {str(e)[:200]}. Offline, set "
-            "lm.path to a local folder saved with save_pretrained()."
-        ) from None
-    seq2seq = cfg.kind == "seq2seq" or (
-        cfg.kind == "auto" and bool(getattr(conf, "is_encoder_decoder", False))
-    )
-    cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    try:
-        model = cls.from_pretrained(cfg.path, dtype=_DTYPES[cfg.dtype])
-        tok = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.path)
-    except Exception as e:
-        raise BaseModelError(f"cannot load LM '{cfg.path}': {type(e).__name__}: {e}") from None
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return model, tok, seq2seq
+    """Load ``(model, tokenizer, is_seq2seq)`` from ``cfg.path`` on the CPU (see
+    :func:`socratic.loaders.load_hf_lm`; a missing model gives one clear ModelLoadError)."""
+    lm = load_hf_lm(cfg.path, what="LM", key="lm.path", tokenizer=cfg.tokenizer, kind=cfg.kind,
+                    dtype=cfg.dtype)
+    return lm.model, lm.tokenizer, lm.seq2seq
 
 
 def peft_config(cfg: LMConfig, seq2seq: bool) -> Any:

@@ -21,6 +21,8 @@ import torch
 from torch import nn
 
 from socratic.errors import ModelLoadError
+from socratic.loaders import load_lock, load_open_clip
+from socratic.loaders.hub import detail, not_found
 
 from .config import VisionConfig
 
@@ -60,13 +62,6 @@ def module_fingerprint(module: nn.Module, per_tensor: int = 64) -> str:
     return h.hexdigest()[:16]
 
 
-def _missing_weights(what: str, path: str, err: Exception) -> BaseModelError:
-    return BaseModelError(
-        f"cannot load {what} '{path}': {err}. Offline, point the config at a local copy "
-        "(a folder or checkpoint file)."
-    )
-
-
 class VisionEncoder(nn.Module):
     """A visual tower returning ``{"pooled": [B, D], "tokens": [B, N, W]}``.
 
@@ -82,10 +77,11 @@ class VisionEncoder(nn.Module):
     def __init__(self, cfg: VisionConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        if cfg.backend == "open_clip":
-            self._init_open_clip(cfg)
-        else:
-            self._init_timm(cfg)
+        with load_lock:  # model creation is not thread-safe (see socratic.loaders.lock)
+            if cfg.backend == "open_clip":
+                self._init_open_clip(cfg)
+            else:
+                self._init_timm(cfg)
         if cfg.mean is not None:
             self.mean = tuple(cfg.mean)
         if cfg.std is not None:
@@ -94,22 +90,9 @@ class VisionEncoder(nn.Module):
     # -- construction
 
     def _init_open_clip(self, cfg: VisionConfig) -> None:
-        import open_clip
-
-        if cfg.model_config_path:
-            if not Path(cfg.model_config_path).exists():
-                raise BaseModelError(f"vision.model_config_path not found: {cfg.model_config_path}")
-            open_clip.add_model_config(cfg.model_config_path)
-        kwargs: dict[str, Any] = {}
-        if cfg.image_size:
-            kwargs["force_image_size"] = cfg.image_size
-        try:
-            model = open_clip.create_model(cfg.model, pretrained=cfg.pretrained, **kwargs)
-        except Exception as e:  # unknown name, missing file, offline hub
-            raise _missing_weights("open_clip model", cfg.model, e) from e
-        visual = model.visual
-        pre = open_clip.get_model_preprocess_cfg(model)
-        del model
+        loaded = load_open_clip(cfg.model, cfg.pretrained, model_config=cfg.model_config_path,
+                                image_size=cfg.image_size)
+        visual, pre = loaded.model.visual, loaded.preprocess_cfg
         self.visual = visual
         self.kind = "open_clip"
         size = pre.get("size", getattr(visual, "image_size", 224))
@@ -134,8 +117,10 @@ class VisionEncoder(nn.Module):
             kwargs.pop("img_size", None)
             model = timm.create_model(cfg.model, **kwargs)
         except Exception as e:
-            raise _missing_weights("timm model", cfg.model, e) from e
+            raise ModelLoadError(f"cannot load timm model '{cfg.model}': {detail(e)}") from e
         if cfg.pretrained:
+            if not Path(cfg.pretrained).is_file():
+                raise not_found(cfg.pretrained, f"timm model '{cfg.model}'", kind="weights file")
             try:
                 if cfg.pretrained.endswith(".safetensors"):
                     from safetensors.torch import load_file
@@ -144,7 +129,7 @@ class VisionEncoder(nn.Module):
                 else:
                     state = torch.load(cfg.pretrained, map_location="cpu", weights_only=True)
             except Exception as e:
-                raise _missing_weights("timm weights", cfg.pretrained, e) from e
+                raise ModelLoadError(f"cannot load timm weights {cfg.pretrained}: {detail(e)}") from e
             model.load_state_dict(state, strict=False)
         self.visual = model
         self.kind = "timm"

@@ -1,11 +1,7 @@
-"""Image and text towers for contrastive tuning: build an open_clip model, load one tower from a
-checkpoint, lock towers as in LiT, and save the result as an open_clip model folder.
-
-The architecture is an open_clip name (built in, or registered with
-``open_clip.add_model_config``), a JSON file (either a bare model config
-``{"embed_dim", "vision_cfg", "text_cfg"}`` or an export ``{"model_cfg", "preprocess_cfg"}``),
-or ``local-dir:PATH``. ``image_timm`` swaps the image tower for a timm model (open_clip's
-``vision_cfg.timm_model_name``), so the result is still a plain open_clip model.
+"""Image and text towers for contrastive tuning: build an open_clip model (an architecture name,
+JSON file or ``local-dir:``, optionally with a timm image tower: :func:`build_towers` is
+:func:`socratic.loaders.build_open_clip`), load one tower from a checkpoint, lock towers as in
+LiT, and save the result as an open_clip model folder.
 
 Saved folder (``save_open_clip``)::
 
@@ -26,18 +22,23 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import json
-import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
 
 from socratic.errors import ModelLoadError
+from socratic.loaders.hub import detail, not_found
+from socratic.loaders.open_clip import (
+    CHECKPOINT_SUFFIXES,
+    LOCAL_DIR,
+    OpenClip,
+    build_open_clip,
+    checkpoint_in_dir,
+)
 
 __all__ = [
     "BuiltTowers",
@@ -54,8 +55,6 @@ __all__ = [
 ]
 
 Tower = Literal["image", "text"]
-_LOCAL = "local-dir:"
-_WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 _SCALE_KEYS = ("logit_scale", "logit_bias")
 
 
@@ -63,112 +62,9 @@ class TowerError(ModelLoadError):
     """A tower cannot be built or loaded (unknown architecture, checkpoint that does not fit)."""
 
 
-@dataclass
-class BuiltTowers:
-    """An open_clip model with what is needed to feed it and to save it.
-
-    ``arch`` is the name the saved config is registered under; ``model_cfg`` the open_clip model
-    config; ``preprocess`` the (deterministic) image transform; ``tokenizer`` open_clip's.
-    """
-
-    model: nn.Module
-    arch: str
-    model_cfg: dict[str, Any]
-    preprocess_cfg: dict[str, Any]
-    preprocess: Any
-    tokenizer: Any
-
-
-def _read_arch(arch: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """(name, model_cfg, preprocess_cfg) of an architecture name, JSON file or local-dir."""
-    import open_clip
-
-    if arch.startswith(_LOCAL):
-        path = Path(arch[len(_LOCAL) :]) / "open_clip_config.json"
-        if not path.is_file():
-            raise TowerError(f"architecture {arch}: no open_clip_config.json in that folder")
-        name = Path(arch[len(_LOCAL) :]).name
-    elif arch.endswith(".json"):
-        path = Path(arch)
-        if not path.is_file():
-            raise TowerError(f"architecture file not found: {arch}")
-        name = path.stem
-    else:
-        cfg = open_clip.get_model_config(arch)
-        if cfg is None:
-            raise TowerError(
-                f"open_clip architecture {arch!r} is unknown (give a registered name, a JSON model "
-                "config file or local-dir:PATH)"
-            )
-        return arch, copy.deepcopy(cfg), {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise TowerError(f"{path}: invalid JSON: {e}") from None
-    if "model_cfg" in data:
-        return name, data["model_cfg"], data.get("preprocess_cfg", {})
-    if "vision_cfg" not in data or "text_cfg" not in data:
-        raise TowerError(f"{path}: an open_clip model config needs 'vision_cfg' and 'text_cfg'")
-    return name, data, {}
-
-
-def build_towers(
-    arch: str,
-    *,
-    image_timm: str | None = None,
-    name: str | None = None,
-    seed: int = 0,
-    workdir: str | os.PathLike[str] | None = None,
-) -> BuiltTowers:
-    """Build a randomly initialised open_clip model (seeded) from an architecture.
-
-    A JSON architecture (or one with ``image_timm``) is registered with open_clip under ``name``
-    (default: the file's stem) by writing ``<name>.json`` into ``workdir``, so that open_clip's own
-    factory builds it and its tokenizer matches ``text_cfg``.
-    """
-    import tempfile
-
-    import open_clip
-
-    arch_name, model_cfg, pre_cfg = _read_arch(arch)
-    if image_timm:
-        size = model_cfg.get("vision_cfg", {}).get("image_size", 224)
-        model_cfg["vision_cfg"] = {
-            "timm_model_name": image_timm,
-            "timm_model_pretrained": False,
-            "timm_pool": "avg",
-            "timm_proj": "linear",
-            "image_size": size,
-        }
-        arch_name = f"{arch_name}-{image_timm.replace('/', '-')}"
-    arch_name = name or arch_name
-    if arch_name not in open_clip.list_models() or arch.endswith(".json") or image_timm or name:
-        folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="socratic-arch-"))
-        folder.mkdir(parents=True, exist_ok=True)
-        cfg_file = folder / f"{arch_name}.json"
-        cfg_file.write_text(json.dumps(model_cfg, indent=2) + "\n", encoding="utf-8")
-        open_clip.add_model_config(cfg_file)
-    torch.manual_seed(seed)
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)  # open_clip warns "no pretrained weights loaded": intended here
-    try:
-        model, _, preprocess = open_clip.create_model_and_transforms(arch_name, pretrained=None)
-    except Exception as e:  # bad config keys, unknown timm model ...
-        raise TowerError(f"cannot build open_clip model {arch_name!r}: {type(e).__name__}: {e}") from e
-    finally:
-        logging.disable(previous)
-    if pre_cfg:  # the export's own preprocessing (size, mean, std) wins
-        preprocess = open_clip.image_transform(
-            pre_cfg.get("size", model_cfg["vision_cfg"].get("image_size", 224)),
-            is_train=False,
-            mean=pre_cfg.get("mean"),
-            std=pre_cfg.get("std"),
-        )
-    from open_clip.model import get_model_preprocess_cfg
-
-    full_pre = {**get_model_preprocess_cfg(model), **pre_cfg}
-    tokenizer = open_clip.get_tokenizer(arch_name)
-    return BuiltTowers(model, arch_name, model_cfg, full_pre, preprocess, tokenizer)
+#: the towers are one open_clip model, built by :func:`socratic.loaders.build_open_clip`
+BuiltTowers = OpenClip
+build_towers = build_open_clip
 
 
 def tower_of(param_name: str) -> Tower | None:
@@ -194,19 +90,14 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """A state_dict from a weights file or a folder holding one (an open_clip export)."""
     from open_clip.factory import load_state_dict
 
-    p = Path(str(path).removeprefix(_LOCAL)).expanduser()
-    if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix in _WEIGHT_SUFFIXES and f.is_file())
-        files.sort(key=lambda f: (f.suffix != ".safetensors", "open_clip" not in f.name))
-        if not files:
-            raise TowerError(f"no weights file ({', '.join(_WEIGHT_SUFFIXES)}) in {p}")
-        p = files[0]
+    p = Path(str(path).removeprefix(LOCAL_DIR)).expanduser()
+    p = weights_file(p) if p.is_dir() else p
     if not p.is_file():
-        raise TowerError(f"checkpoint not found: {path}")
+        raise not_found(path, kind="checkpoint", error=TowerError)
     try:
         return dict(load_state_dict(str(p)))
     except Exception as e:
-        raise TowerError(f"cannot read checkpoint {p}: {type(e).__name__}: {e}") from e
+        raise TowerError(f"cannot read checkpoint {p}: {detail(e)}") from e
 
 
 def load_tower(model: nn.Module, tower: Tower, checkpoint: str | os.PathLike[str]) -> int:
@@ -271,7 +162,7 @@ def save_open_clip(
     (out / f"{built.arch}.json").write_text(json.dumps(built.model_cfg, indent=2) + "\n", encoding="utf-8")
     state = {k: v.detach().cpu().contiguous() for k, v in built.model.state_dict().items()}
     for old in out.iterdir():  # one weights file only, so loaders cannot pick a stale one
-        if old.suffix in _WEIGHT_SUFFIXES:
+        if old.suffix in CHECKPOINT_SUFFIXES:
             old.unlink()
     if weights_format == "safetensors":
         from safetensors.torch import save_file
@@ -296,8 +187,8 @@ def register_saved_arch(folder: str | os.PathLike[str]) -> str:
 
 
 def weights_file(folder: str | os.PathLike[str]) -> Path:
-    """The weights file inside a saved folder."""
-    for name in ("open_clip_pytorch_model.pth", "open_clip_model.safetensors"):
-        if (Path(folder) / name).is_file():
-            return Path(folder) / name
-    raise TowerError(f"no open_clip weights in {folder}")
+    """The weights file inside a folder (an export, or one written by :func:`save_open_clip`)."""
+    found = checkpoint_in_dir(Path(folder))
+    if found is None:
+        raise TowerError(f"no weights file ({', '.join(CHECKPOINT_SUFFIXES)}) in {folder}")
+    return found

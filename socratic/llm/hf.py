@@ -30,17 +30,18 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import weakref
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from ..errors import ModelLoadError
 from .base import LLM, LLMConfig, LLMRequest, LLMResult, TokenUsage
+
+if TYPE_CHECKING:
+    from ..loaders import HFLanguageModel
 
 
 class HFConfig(LLMConfig):
@@ -71,35 +72,9 @@ class HFConfig(LLMConfig):
 
 
 @dataclass
-class _Loaded:
-    model: Any
-    tokenizer: Any
-    seq2seq: bool
-    device: Any
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@dataclass
 class _Pending:
     request: LLMRequest
     future: asyncio.Future[LLMResult]
-
-
-def _hub_hint(model: str, exc: BaseException) -> ModelLoadError:
-    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-    looks_local = model.startswith((".", "/", "~")) or os.sep in model.strip("/").split("/", 1)[-1]
-    if looks_local or Path(model).expanduser().exists():
-        return ModelLoadError(
-            f"hf model '{model}' could not be loaded from that local directory: "
-            f"{type(exc).__name__}: {exc}"
-        )
-    mode = " (HF_HUB_OFFLINE=1 is set)" if offline else ""
-    return ModelLoadError(
-        f"hf model '{model}' is not a local directory and could not be fetched from the "
-        f"Hugging Face hub{mode}. Download it where there is network "
-        f"(`hf download {model} --local-dir DIR`) and set model: DIR "
-        f"(cause: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-    )
 
 
 class HFLLM(LLM):
@@ -120,6 +95,7 @@ class HFLLM(LLM):
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
+        self._generate_lock = threading.Lock()
         self._queues: weakref.WeakKeyDictionary[Any, list[_Pending]] = weakref.WeakKeyDictionary()
         self._flushers: weakref.WeakKeyDictionary[Any, asyncio.Task[None]] = (
             weakref.WeakKeyDictionary()
@@ -135,61 +111,13 @@ class HFLLM(LLM):
             "default_max_tokens": self.config.default_max_tokens,
         }
 
-    # -- loading ----------------------------------------------------------------------------
-    def _device(self) -> Any:
-        import torch
+    # -- loading (socratic.loaders: one lock, one set of messages) ---------------------------
+    def _load(self) -> HFLanguageModel:
+        from ..loaders import load_hf_lm
 
-        want = self.config.device
-        if want == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if want.startswith("cuda") and not torch.cuda.is_available():
-            raise ModelLoadError(f"hf model '{self.config.model}': device '{want}' but no CUDA")
-        return torch.device(want)
-
-    def _load(self) -> _Loaded:
-        import torch
-        from transformers import (
-            AutoConfig,
-            AutoModelForCausalLM,
-            AutoModelForSeq2SeqLM,
-            AutoTokenizer,
-        )
-
-        name, rev = self.config.model, self.config.revision
-        device = self._device()
-        try:
-            hf_config = AutoConfig.from_pretrained(name, revision=rev)
-            seq2seq = bool(getattr(hf_config, "is_encoder_decoder", False))
-            tokenizer = AutoTokenizer.from_pretrained(
-                name, revision=rev, padding_side="right" if seq2seq else "left"
-            )
-            if self.config.dtype != "auto":
-                dtype: Any = getattr(torch, self.config.dtype)
-            else:
-                dtype = torch.float32 if device.type == "cpu" else "auto"
-            cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-            model = cls.from_pretrained(name, revision=rev, config=hf_config, dtype=dtype)
-        except (OSError, ValueError) as exc:
-            raise _hub_hint(name, exc) from None
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-        if self.config.adapter:
-            model = self._with_adapter(model)
-        model.to(device).eval()
-        return _Loaded(model, tokenizer, seq2seq, device)
-
-    def _with_adapter(self, model: Any) -> Any:
-        path = Path(self.config.adapter or "").expanduser()
-        if not (path / "adapter_config.json").is_file():
-            raise ModelLoadError(
-                f"hf adapter '{self.config.adapter}' is not a peft adapter directory "
-                "(no adapter_config.json)"
-            )
-        try:
-            from peft import PeftModel
-        except ImportError:
-            raise ModelLoadError("loading an adapter needs peft (pip install peft)") from None
-        return PeftModel.from_pretrained(model, str(path))
+        cfg = self.config
+        return load_hf_lm(cfg.model or "", revision=cfg.revision, dtype=cfg.dtype, device=cfg.device,
+                          padding_side="auto", adapter=cfg.adapter)
 
     # -- batching ---------------------------------------------------------------------------
     async def agenerate_batch(self, requests: list[LLMRequest]) -> list[LLMResult]:
@@ -251,9 +179,9 @@ class HFLLM(LLM):
 
     def _generate_batch(self, requests: list[LLMRequest]) -> list[LLMResult]:
         """One ``generate`` call for requests that share a group key (see :func:`_group_key`)."""
+        loaded: HFLanguageModel = self.resource()  # loads (and imports torch) under the load lock
         import torch
 
-        loaded: _Loaded = self.resource()
         tok, model = loaded.tokenizer, loaded.model
         first = requests[0]
         rendered = [self._render(r, tok) for r in requests]
@@ -276,7 +204,7 @@ class HFLLM(LLM):
                 kwargs["top_p"] = first.top_p
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
-        with loaded.lock, torch.inference_mode():
+        with self._generate_lock, torch.inference_mode():
             if sample and first.seed is not None:
                 torch.manual_seed(first.seed)
             out = model.generate(**enc, **kwargs)

@@ -43,38 +43,22 @@ class BridgeCaptioner(Captioner):
         lm_path: str | None = None
 
     def _load(self) -> Any:
-        from socratic.adapters.io import load_bridge
+        from ..loaders import load_lock
 
-        return load_bridge(self.config.path, self.config.device, lm_path=self.config.lm_path)
+        with load_lock:  # imports torch and builds the vision encoder, bridge and LM
+            from socratic.adapters.io import load_bridge
+
+            return load_bridge(self.config.path, self.config.device, lm_path=self.config.lm_path)
 
     def caption(self, images: list[Any], **options: Any) -> list[list[str]]:
-        from socratic.types import Image
+        from ..types import Image
+        from .captioner import caption_options
 
+        opts = caption_options(self.config, options)
         vlm = self.resource()
-        opts = {
-            k: getattr(self.config, k)
-            for k in CaptionOptions.model_fields
-            if k not in ("prompt",)
-        }
-        unknown = set(options) - set(CaptionOptions.model_fields)
-        if unknown:
-            raise TypeError(f"unknown caption options: {sorted(unknown)}")
-        opts.update({k: v for k, v in options.items() if v is not None})
-        merged = CaptionOptions(**opts)
-        prompt = options.get("prompt", self.config.prompt)
         pils = [Image.from_value(im).pil() for im in images]
+        kw, seed, bs = opts.model_dump(exclude={"seed"}), opts.seed, self.config.batch_size
         out: list[list[str]] = []
-        bs = self.config.batch_size
         for s in range(0, len(pils), bs):
-            out += vlm.generate(
-                pils[s : s + bs],
-                prompt=prompt,
-                strategy=merged.strategy,
-                num_captions=merged.num_captions,
-                num_beams=merged.num_beams,
-                temperature=merged.temperature,
-                top_p=merged.top_p,
-                max_new_tokens=merged.max_new_tokens,
-                seed=None if merged.seed is None else merged.seed + s,
-            )
+            out += vlm.generate(pils[s : s + bs], **kw, seed=None if seed is None else seed + s)
         return out

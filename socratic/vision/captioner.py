@@ -13,16 +13,17 @@ it as part of the caption, as transformers does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationError
 
 from ..errors import InputError
 from ..models import BackendConfig
 from .base import Captioner, CaptionOptions
-from .clip_base import Precision, resolve_device, to_pil, torch_dtype
-from .hf_loading import load_hf
+from .clip_base import Precision, to_pil
+
+if TYPE_CHECKING:
+    from ..loaders import HFImageToText
 
 
 class HFCaptionerConfig(CaptionOptions):
@@ -35,15 +36,21 @@ class HFCaptionerConfig(CaptionOptions):
     batch_size: int = Field(16, ge=1, description="images per generate() call")
 
 
-@dataclass
-class _Loaded:
-    model: Any
-    processor: Any
-    device: str
-    dtype: Any
-
-
 _OPTION_FIELDS = tuple(CaptionOptions.model_fields)
+
+
+def caption_options(defaults: CaptionOptions, overrides: dict[str, Any]) -> CaptionOptions:
+    """``defaults`` (a backend config) with ``overrides`` applied and checked (InputError).
+
+    Example:
+        >>> caption_options(CaptionOptions(num_beams=3), {"strategy": "beam"}).num_beams
+        3
+    """
+    try:
+        return CaptionOptions(**{**{k: getattr(defaults, k) for k in _OPTION_FIELDS}, **overrides})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"bad caption options: {problems}") from None
 
 
 def generate_kwargs(opts: CaptionOptions) -> dict[str, Any]:
@@ -94,41 +101,23 @@ class HFCaptioner(Captioner):
     backend: ClassVar[str] = "hf_captioner"
     Config: ClassVar[type[BackendConfig]] = HFCaptionerConfig
 
-    def _load(self) -> _Loaded:
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+    def _load(self) -> HFImageToText:
+        from ..loaders import load_hf_image_to_text
 
-        ref = self.config.model
-        dtype = torch_dtype(self.config.dtype)
-        what = f"hf_captioner model '{ref}'"
-        model = load_hf(
-            ref, what, lambda: AutoModelForImageTextToText.from_pretrained(ref, dtype=dtype)
-        )
-        processor = load_hf(ref, what + " processor", lambda: AutoProcessor.from_pretrained(ref))
-        device = resolve_device(self.config.device)
-        model.to(device)
-        model.eval()
-        return _Loaded(model, processor, device, dtype)
+        return load_hf_image_to_text(self.config.model, device=self.config.device, dtype=self.config.dtype)
 
     def options(self, **overrides: Any) -> CaptionOptions:
         """The backend's default decoding options with ``overrides`` applied and checked."""
-        values = {k: getattr(self.config, k) for k in _OPTION_FIELDS}
-        values.update(overrides)
-        try:
-            return CaptionOptions(**values)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-            )
-            raise InputError(f"bad caption options: {problems}") from None
+        return caption_options(self.config, overrides)
 
     def caption(self, images: list[Any], **options: Any) -> list[list[str]]:
         """``num_captions`` captions per image, ``batch_size`` images per generate call."""
-        import torch
-
         opts = self.options(**options)
         kw = generate_kwargs(opts)
         items = list(images)
-        r: _Loaded = self.resource()
+        r: HFImageToText = self.resource()  # loads (and imports torch) under the load lock
+        import torch
+
         out: list[list[str]] = []
         n = opts.num_captions
         with torch.random.fork_rng(devices=_cuda_devices(r.device)):
@@ -141,11 +130,11 @@ class HFCaptioner(Captioner):
         return out
 
     def _generate(
-        self, r: _Loaded, pils: list[Any], prompt: str | None, kw: dict[str, Any]
+        self, r: HFImageToText, pils: list[Any], prompt: str | None, kw: dict[str, Any]
     ) -> list[str]:
         import torch
 
-        tok = getattr(r.processor, "tokenizer", r.processor)
+        tok = r.tokenizer
         if prompt is None:
             inputs = dict(r.processor(images=pils, return_tensors="pt"))
         elif getattr(r.model.config, "model_type", "") == "git":

@@ -149,7 +149,7 @@ def test_offline_hub_miss_is_one_clear_error():
 
 
 def test_missing_local_dir(tmp_path):
-    with pytest.raises(ModelLoadError, match="could not be loaded from that local directory"):
+    with pytest.raises(ModelLoadError, match="cannot load hf model: local directory not found: .*nope"):
         HFLLM(model=str(tmp_path / "nope")).generate("x")
 
 
