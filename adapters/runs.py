@@ -92,9 +92,7 @@ def build_bridge_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, 
     from .vlm import VisionLanguageModel
 
     t = cfg.train
-    acc = accelerator or make_accelerator(
-        t.cpu or not torch.cuda.is_available(), t.mixed_precision
-    )
+    acc = accelerator or make_accelerator(t)
     out = Path(t.output_dir)
     set_seed(t.seed)
     assert cfg.vision is not None and cfg.bridge is not None
@@ -165,9 +163,7 @@ def build_lora_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, An
     from .lora import TextLM
 
     t = cfg.train
-    acc = accelerator or make_accelerator(
-        t.cpu or not torch.cuda.is_available(), t.mixed_precision
-    )
+    acc = accelerator or make_accelerator(t)
     set_seed(t.seed)
     d = cfg.data
     model = TextLM(cfg.lm, max_tokens=d.max_text_tokens)

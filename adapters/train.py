@@ -1,28 +1,30 @@
-"""A small trainer on Hugging Face Accelerate.
+"""A small trainer on Hugging Face Accelerate's own machinery.
 
-bf16 / fp16 autocast, gradient accumulation (``no_sync`` on the inner micro-steps under DDP),
-gradient clipping, AdamW (no weight decay on biases and norms), warmup with linear / cosine /
-constant decay (``transformers.get_scheduler``), evaluation every N steps, atomic checkpoints
-(written to a temporary folder, then renamed) of the trainable weights, optimizer, scheduler and
-every rank's RNG states, keeping the last N; exact resume (the data order is a pure function of
-seed, epoch and step, so the data position is restored too); a tqdm progress bar, CSV and
-TensorBoard logs. Under ``torchrun`` (or ``accelerate launch``) it runs DDP; each rank reads its
-own slice of every global batch.
+What Accelerate does, it does here: ``Accelerator(gradient_accumulation_steps=...)`` with
+``accumulate()`` (no DDP sync on inner micro-steps), bf16 / fp16 autocast, ``clip_grad_norm_``,
+``save_state`` / ``load_state`` (optimizer, scheduler, every rank's RNG states) and its trackers
+(``log`` / ``end_training``: TensorBoard plus :class:`CSVTracker`). What it adds: AdamW without
+weight decay on biases and norms, warmup with linear / cosine / constant decay
+(``transformers.get_scheduler``), evaluation every N steps, a tqdm bar, checkpoints that keep only
+the trainable weights (a save / load hook) and are atomic (written to ``.tmp-step-N``, then
+renamed to ``checkpoints/step-N``; the last ``keep_last`` are kept), and exact resume: the data
+order is a pure function of (seed, epoch, step), so restoring the step restores the data
+position. Under ``torchrun`` it runs DDP; each rank reads its own slice of every global batch.
 
 Example:
-    >>> trainer = Trainer(model, dataset, collate, TrainConfig(output_dir="runs/x"))  # doctest: +SKIP
-    >>> trainer.fit()                                                                # doctest: +SKIP
-    {'step': 1000, 'train_loss': 0.12, ...}
+    >>> cfg = TrainConfig(output_dir="runs/x", grad_accum=4, save_every=100)  # doctest: +SKIP
+    >>> Trainer(model, dataset, collate, cfg).fit()                           # doctest: +SKIP
+    {'step': 1000, 'train_loss': 0.12, 'digest': '3f2a...', ...}
+
+Stop the process at any time and run it again: it resumes from the last checkpoint.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
 import os
-import random
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,16 +33,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from accelerate.tracking import GeneralTracker
 from torch import nn
 
 from socratic.errors import TrainingError
 
 from .config import TrainConfig
 
-__all__ = ["Trainer", "TrainingError", "make_accelerator", "param_digest"]
+__all__ = ["CSVTracker", "Trainer", "TrainingError", "make_accelerator", "param_digest"]
 
 CKPT_DIR = "checkpoints"
-
+WEIGHTS = "trainable.safetensors"
+META = "trainer_state.json"
 
 
 def param_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -55,28 +59,79 @@ def param_digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()[:16]
 
 
-def make_accelerator(cpu: bool, mixed_precision: str) -> Any:
-    """An ``Accelerator`` for one run. Accelerate keeps one global state per process; in a
-    single (non-distributed) process a later run with another precision resets it instead of
-    failing, so several runs can follow each other in one Python session."""
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, PartialState
+class CSVTracker(GeneralTracker):
+    """An Accelerate tracker writing ``group/name`` values as rows of ``OUT/group_log.csv``
+    (``train/loss`` -> column ``loss`` of ``train_log.csv``), the step first; appends on resume.
 
-    state = AcceleratorState._shared_state
-    device = PartialState._shared_state.get("device")
-    want = "cpu" if cpu else "cuda"
-    changed = bool(state) and state.get("_mixed_precision", mixed_precision) != mixed_precision
-    changed = changed or (device is not None and torch.device(device).type != want)
-    if changed:
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise TrainingError(
-                "train.mixed_precision / train.cpu differ from what this distributed process "
-                "started with"
-            )
-        AcceleratorState._reset_state(reset_partial_state=True)
-    if cpu and mixed_precision == "fp16":
+    Example:
+        >>> import tempfile
+        >>> t = CSVTracker(tempfile.mkdtemp())
+        >>> t.log({"eval/acc": 0.5}, step=3)
+        >>> (t.tracker / "eval_log.csv").read_text().split()
+        ['step,acc', '3,0.5']
+    """
+
+    name = "csv"
+    requires_logging_directory = False
+
+    def __init__(self, out_dir: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.out = Path(out_dir)
+
+    @property
+    def tracker(self) -> Path:
+        return self.out
+
+    def log(self, values: dict[str, Any], step: int | None = None, **kwargs: Any) -> None:
+        rows: dict[str, dict[str, Any]] = {}
+        for key, value in values.items():
+            group, _, column = key.rpartition("/")
+            rows.setdefault(group or "train", {})[column] = value
+        for group, row in rows.items():
+            path = self.out / f"{group}_log.csv"
+            new = not path.exists()
+            with open(path, "a", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=["step", *row])
+                if new:
+                    writer.writeheader()
+                writer.writerow({"step": step, **row})
+
+
+def make_accelerator(cfg: TrainConfig) -> Any:
+    """The ``Accelerator`` for one run of ``cfg``: precision, gradient accumulation, trackers
+    (CSV always, TensorBoard when ``cfg.tensorboard`` and installed) logging into ``output_dir``.
+
+    Accelerate keeps one global state per process and offers no public way to change its
+    precision or device afterwards. In a single (non-distributed) process a run with another
+    precision therefore resets that state with ``AcceleratorState._reset_state`` (the one private
+    call here; Accelerate's own test harness uses it the same way), so several runs can follow
+    each other in one Python session; in a distributed process that is a :class:`TrainingError`.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, is_initialized
+    from accelerate.utils import ProjectConfiguration
+
+    cpu = cfg.cpu or not torch.cuda.is_available()
+    if cpu and cfg.mixed_precision == "fp16":
         raise TrainingError("train.mixed_precision: fp16 needs a GPU (use bf16 or no on CPU)")
-    return Accelerator(cpu=cpu, mixed_precision=mixed_precision)
+    if is_initialized():
+        state = AcceleratorState()
+        if state.mixed_precision != cfg.mixed_precision or (state.device.type == "cpu") != cpu:
+            if state.use_distributed:
+                raise TrainingError(
+                    f"train.mixed_precision / train.cpu ({cfg.mixed_precision}, cpu={cpu}) differ "
+                    f"from what this distributed process started with ({state.mixed_precision}, "
+                    f"{state.device.type})"
+                )
+            AcceleratorState._reset_state(reset_partial_state=True)
+    out = str(cfg.output_dir)
+    return Accelerator(
+        cpu=cpu,
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.grad_accum,
+        log_with=[CSVTracker(out), *(["tensorboard"] if cfg.tensorboard else [])],
+        project_config=ProjectConfiguration(project_dir=out, logging_dir=out),
+    )
 
 
 class Trainer:
@@ -85,7 +140,9 @@ class Trainer:
     ``model(**batch)`` returns a dict with ``"loss"`` (or a loss tensor); ``collate`` turns a
     list of dataset items into that batch. ``evaluate(model) -> dict`` (optional) is called
     every ``eval_every`` steps and at the end on the main process; ``save(model, step)``
-    (optional) writes the final artefact.
+    (optional) writes the final artefact. A model may define ``trainable_state_dict()`` (the
+    weights a checkpoint keeps); otherwise those are its parameters that require grad. An
+    ``accelerator`` passed in should come from :func:`make_accelerator` (one per Trainer).
 
     Example:
         >>> class Toy(nn.Module):
@@ -113,37 +170,18 @@ class Trainer:
         save: Callable[[nn.Module, int], Any] | None = None,
         accelerator: Any = None,
     ) -> None:
-        self.cfg = cfg
-        self.collate = collate
-        self.dataset = train_dataset
-        self.evaluate_fn = evaluate
-        self.save_fn = save
-        cpu = cfg.cpu or not torch.cuda.is_available()
-        self.accelerator = accelerator or make_accelerator(cpu, cfg.mixed_precision)
-        acc = self.accelerator
-        self.rank, self.world = acc.process_index, acc.num_processes
-        self.out = Path(cfg.output_dir)
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        if not self.params:
-            raise TrainingError("the model has no trainable parameters")
-        self.trainable_names = [n for n, p in model.named_parameters() if p.requires_grad]
-        decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
-        no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": cfg.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=cfg.lr,
-            betas=cfg.betas,
-        )
         from transformers import get_scheduler
 
-        name = {"constant": "constant_with_warmup"}.get(cfg.schedule, cfg.schedule)
-        self.scheduler = get_scheduler(
-            name, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps
-        )
-        self.model, self.optimizer = acc.prepare(model, optimizer)
+        self.cfg, self.collate, self.dataset = cfg, collate, train_dataset
+        self.evaluate_fn, self.save_fn = evaluate, save
+        acc = self.accelerator = accelerator or make_accelerator(cfg)
+        if acc.gradient_accumulation_steps != cfg.grad_accum:
+            raise TrainingError(
+                f"the accelerator accumulates {acc.gradient_accumulation_steps} micro-steps, "
+                f"train.grad_accum is {cfg.grad_accum}: build it with make_accelerator(cfg)"
+            )
+        self.rank, self.world = acc.process_index, acc.num_processes
+        self.out = Path(cfg.output_dir)
         self.global_batch = cfg.batch_size * self.world
         self.batches_per_epoch = len(train_dataset) // self.global_batch
         if self.batches_per_epoch == 0:
@@ -151,12 +189,33 @@ class Trainer:
                 f"the training set ({len(train_dataset)} examples) is smaller than one global "
                 f"batch ({cfg.batch_size} x {self.world} processes)"
             )
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        if not named:
+            raise TrainingError("the model has no trainable parameters")
+        self.params = [p for _, p in named]
+        self.trainable_names = [n for n, _ in named]
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": [p for p in self.params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+                {"params": [p for p in self.params if p.ndim < 2], "weight_decay": 0.0},
+            ],
+            lr=cfg.lr,
+            betas=cfg.betas,
+        )
+        # A prepared scheduler steps once per process at each optimizer step (Accelerate's
+        # convention): its lengths are counted the same way, so the schedule is per real step.
+        scheduler = get_scheduler(
+            {"constant": "constant_with_warmup"}.get(cfg.schedule, cfg.schedule),
+            optimizer,
+            num_warmup_steps=cfg.warmup_steps * self.world,
+            num_training_steps=cfg.max_steps * self.world,
+        )
+        self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
+        acc.register_save_state_pre_hook(self._save_hook)
+        acc.register_load_state_pre_hook(self._load_hook)
         self.step = 0
         self.history: list[dict[str, float]] = []
-        self._perm_epoch = -1
-        self._perm: np.ndarray = np.arange(0)
-
-    # ------------------------------------------------------------ helpers
+        self._perm_epoch, self._perm = -1, np.arange(0)
 
     @property
     def is_main(self) -> bool:
@@ -174,145 +233,98 @@ class Trainer:
         named = dict(model.named_parameters())
         return {n: named[n].detach() for n in self.trainable_names}
 
+    # ------------------------------------------------------------ data
+
     def _batch_indices(self, micro: int) -> list[int]:
         """Dataset indices of this rank's part of global micro-batch number ``micro``."""
         epoch, b = divmod(micro, self.batches_per_epoch)
         if self._perm_epoch != epoch:  # one permutation per epoch, a pure function of (seed, epoch)
             self._perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.dataset))
             self._perm_epoch = epoch
-        perm = self._perm
         start = b * self.global_batch + self.rank * self.cfg.batch_size
-        return perm[start : start + self.cfg.batch_size].tolist()
+        return self._perm[start : start + self.cfg.batch_size].tolist()
 
     def _batches(self, first_micro: int) -> Iterator[dict[str, Any]]:
+        micros = (self._batch_indices(m) for m in range(first_micro, 2**62))
         if self.cfg.num_workers:
             from torch.utils.data import DataLoader
 
-            class _Sampler:
-                def __init__(s, start: int) -> None:
-                    s.start = start
-
-                def __iter__(s):  # type: ignore[no-untyped-def]
-                    m = s.start
-                    while True:
-                        yield self._batch_indices(m)
-                        m += 1
-
-            loader = DataLoader(
-                self.dataset,  # type: ignore[arg-type]
-                batch_sampler=_Sampler(first_micro),
-                collate_fn=self.collate,
-                num_workers=self.cfg.num_workers,
-            )
-            yield from loader
+            yield from DataLoader(self.dataset, batch_sampler=micros, collate_fn=self.collate,  # type: ignore[arg-type]
+                                  num_workers=self.cfg.num_workers)
             return
-        m = first_micro
-        while True:
-            yield self.collate([self.dataset[i] for i in self._batch_indices(m)])
-            m += 1
-
-    def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
-        dev = self.accelerator.device
-        return {k: v.to(dev) if torch.is_tensor(v) else v for k, v in batch.items()}
+        for idx in micros:
+            yield self.collate([self.dataset[i] for i in idx])
 
     # ------------------------------------------------------------ checkpoints
 
     def checkpoints(self) -> list[Path]:
+        """Complete checkpoints, oldest first (half-written ``.tmp-*`` folders are not)."""
         root = self.out / CKPT_DIR
-        if not root.is_dir():
-            return []
-        return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-"))
+        return sorted(p for p in root.glob("step-*") if p.is_dir()) if root.is_dir() else []
 
     def save_checkpoint(self) -> Path:
-        """Write ``checkpoints/step-NNNNNNN`` atomically; keep the last ``keep_last``."""
-        from safetensors.torch import save_file
-
-        acc = self.accelerator
-        root = self.out / CKPT_DIR
-        final = root / f"step-{self.step:07d}"
-        tmp = root / f".tmp-step-{self.step:07d}"
+        """``accelerator.save_state`` into ``checkpoints/.tmp-step-N``, renamed to ``step-N``
+        once complete (a killed save leaves no ``step-*`` folder); keep the last ``keep_last``."""
+        acc, root = self.accelerator, self.out / CKPT_DIR
+        final, tmp = root / f"step-{self.step:07d}", root / f".tmp-step-{self.step:07d}"
         if self.is_main:
-            if tmp.exists():
-                shutil.rmtree(tmp)
-            tmp.mkdir(parents=True)
+            shutil.rmtree(tmp, ignore_errors=True)
         acc.wait_for_everyone()
-        rng = {
-            "python": random.getstate(),
-            "numpy": np.random.get_state(),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        }
-        torch.save(rng, tmp / f"rng-{self.rank}.pt")
+        acc.save_state(str(tmp))
         acc.wait_for_everyone()
         if self.is_main:
-            state = {k: v.contiguous().cpu() for k, v in self.trainable_state().items()}
-            save_file(state, str(tmp / "trainable.safetensors"))
-            torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-            torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
-            (tmp / "trainer_state.json").write_text(
-                json.dumps({"step": self.step, "world_size": self.world, "seed": self.cfg.seed})
-            )
-            if final.exists():
-                shutil.rmtree(final)
+            shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
             for old in self.checkpoints()[: -self.cfg.keep_last]:
                 shutil.rmtree(old, ignore_errors=True)
         acc.wait_for_everyone()
         return final
 
-    def load_checkpoint(self, path: Path) -> None:
+    def _save_hook(self, models: list[nn.Module], weights: list[dict[str, Any]], out_dir: str) -> None:
+        """save_state writes only the trainable weights of our model (not a frozen 7B LM)."""
+        from accelerate.utils import save
+
+        weights.pop(self._index_in(models))
+        state = {k: v.detach().contiguous().cpu() for k, v in self.trainable_state().items()}
+        save(state, Path(out_dir) / WEIGHTS, safe_serialization=True)
+        if self.is_main:
+            meta = {"step": self.step, "world_size": self.world, "seed": self.cfg.seed}
+            (Path(out_dir) / META).write_text(json.dumps(meta))
+
+    def _load_hook(self, models: list[nn.Module], in_dir: str) -> None:
+        """load_state reads our trainable weights and step; Accelerate loads the rest."""
         from safetensors.torch import load_file
 
-        meta = json.loads((path / "trainer_state.json").read_text())
+        path = Path(in_dir)
+        if not (path / "optimizer.bin").exists():
+            raise TrainingError(f"checkpoint {path} has no optimizer.bin (an older format): delete it "
+                                "or set train.resume: false")
+        meta = json.loads((path / META).read_text())
         if meta.get("world_size", 1) != self.world:
             raise TrainingError(
                 f"checkpoint {path} was written by {meta.get('world_size')} processes, this run "
                 f"has {self.world}: the data order would differ"
             )
-        state = load_file(str(path / "trainable.safetensors"))
+        state = load_file(str(path / WEIGHTS))
         missing = set(self.trainable_state()) - set(state)
         if missing:
             raise TrainingError(f"checkpoint {path} lacks {sorted(missing)[:3]}")
-        named = self.unwrapped().state_dict(keep_vars=True)
+        model = self.unwrapped()
+        named = {**dict(model.named_parameters()), **dict(model.named_buffers())}
         with torch.no_grad():
             for n, v in state.items():
                 named[n].copy_(v.to(named[n].device))
-        self.optimizer.load_state_dict(
-            torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False)
-        )
-        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
-        rng_file = path / f"rng-{self.rank}.pt"
-        rng = torch.load(rng_file, weights_only=False)
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
-        if rng.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        models.pop(self._index_in(models))
         self.step = int(meta["step"])
 
-    # ------------------------------------------------------------ logs
+    def _index_in(self, models: list[nn.Module]) -> int:
+        """Where our model is in Accelerate's list (which may hold it wrapped or not)."""
+        ours = self.unwrapped()
+        return next(i for i, m in enumerate(models) if self.accelerator.unwrap_model(m) is ours)
 
-    def _log_csv(self, name: str, row: dict[str, Any]) -> None:
-        if not self.is_main:
-            return
-        path = self.out / name
-        new = not path.exists()
-        with open(path, "a", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
+    # ------------------------------------------------------------ the loop
 
-    def _tb(self) -> Any:
-        if not (self.is_main and self.cfg.tensorboard):
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard not installed: CSV only
-            return None
-        return SummaryWriter(str(self.out / "tensorboard"))
-
-    def run_eval(self, tb: Any = None) -> dict[str, float]:
+    def run_eval(self) -> dict[str, float]:
         if self.evaluate_fn is None:
             return {}
         metrics: dict[str, float] = {}
@@ -323,27 +335,28 @@ class Trainer:
             with torch.no_grad(), self.accelerator.autocast():
                 metrics = dict(self.evaluate_fn(model))
             model.train(was)
-            self._log_csv("eval_log.csv", {"step": self.step, **metrics})
-            if tb is not None:
-                for k, v in metrics.items():
-                    tb.add_scalar(f"eval/{k}", v, self.step)
+            self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=self.step)
         self.accelerator.wait_for_everyone()
         return metrics
-
-    # ------------------------------------------------------------ the loop
 
     def fit(self, stop_after: int | None = None) -> dict[str, Any]:
         """Train to ``max_steps`` (resuming from the last checkpoint when ``resume``);
         ``stop_after`` stops early after that step (as an interruption would), having saved
-        a checkpoint there when one was due."""
+        a checkpoint there when one was due. Ends the run (``end_training``) when it returns."""
+        from accelerate.utils import send_to_device
+
         cfg, acc = self.cfg, self.accelerator
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
+            for tmp in (self.out / CKPT_DIR).glob(".tmp-*"):  # half-written by a killed save
+                shutil.rmtree(tmp, ignore_errors=True)
         acc.wait_for_everyone()
         if cfg.resume and self.checkpoints():
-            self.load_checkpoint(self.checkpoints()[-1])
-        tb = self._tb()
-        model = self.model
+            acc.load_state(str(self.checkpoints()[-1]))
+        acc.step = self.step * cfg.grad_accum  # micro-step count (an interrupt may save mid-step)
+        if not acc.trackers:
+            acc.init_trackers("tensorboard")  # TensorBoard events go to OUT/tensorboard
+        model, optimizer, scheduler = self.model, self.optimizer, self.scheduler
         model.train()
         batches = self._batches(self.step * cfg.grad_accum)
         bar = None
@@ -351,29 +364,25 @@ class Trainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", dynamic_ncols=True)
-        running = torch.zeros((), device=acc.device)
-        n_running = 0
-        last_loss = math.nan
-        metrics: dict[str, float] = {}
+        running, n_running = torch.zeros((), device=acc.device), 0
+        last_loss, metrics = math.nan, {}
+        result: dict[str, Any] = {}
         t0 = time.perf_counter()
         try:
             while self.step < cfg.max_steps:
-                for micro in range(cfg.grad_accum):
-                    batch = self._to_device(next(batches))
-                    sync = micro == cfg.grad_accum - 1
-                    ctx = contextlib.nullcontext() if sync else acc.no_sync(model)
-                    with ctx:
-                        with acc.autocast():
-                            out = model(**batch)
-                        loss = out["loss"] if isinstance(out, dict) else out
-                        acc.backward(loss / cfg.grad_accum)
-                    running += loss.detach().float() / cfg.grad_accum
-                if cfg.max_grad_norm:
-                    acc.clip_grad_norm_(self.params, cfg.max_grad_norm)
-                self.optimizer.step()
-                if not getattr(self.optimizer, "step_was_skipped", False):  # fp16 overflow
-                    self.scheduler.step()
-                self.optimizer.zero_grad(set_to_none=True)
+                batch = send_to_device(next(batches), acc.device)
+                with acc.accumulate(model):
+                    out = model(**batch)
+                    loss = out["loss"] if isinstance(out, dict) else out
+                    acc.backward(loss)  # divided by grad_accum by Accelerate
+                    if acc.sync_gradients and cfg.max_grad_norm:
+                        acc.clip_grad_norm_(self.params, cfg.max_grad_norm)
+                    optimizer.step()  # these three act only when the gradients are synced
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                running += loss.detach().float() / cfg.grad_accum
+                if not acc.sync_gradients:
+                    continue
                 self.step += 1
                 n_running += 1
                 if bar is not None:
@@ -382,27 +391,23 @@ class Trainer:
                     last_loss = float(acc.reduce(running, "mean")) / n_running
                     running.zero_()
                     n_running = 0
-                    elapsed = time.perf_counter() - t0
-                    row = {
-                        "step": self.step,
-                        "loss": round(last_loss, 6),
-                        "lr": self.scheduler.get_last_lr()[0],
-                        "elapsed_s": round(elapsed, 3),
-                    }
+                    row = {"step": self.step, "loss": round(last_loss, 6), "lr": scheduler.get_last_lr()[0],
+                           "elapsed_s": round(time.perf_counter() - t0, 3)}
                     self.history.append(row)
-                    self._log_csv("train_log.csv", row)
-                    if tb is not None:
-                        tb.add_scalar("train/loss", last_loss, self.step)
-                        tb.add_scalar("train/lr", row["lr"], self.step)
+                    acc.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step=self.step)
                     if bar is not None:
                         bar.set_postfix(loss=f"{last_loss:.4f}")
-                due = cfg.eval_every and self.step % cfg.eval_every == 0
-                if due and self.step < cfg.max_steps:
-                    metrics = self.run_eval(tb)
+                if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.max_steps:
+                    metrics = self.run_eval()
                 if cfg.save_every and self.step % cfg.save_every == 0:
                     self.save_checkpoint()
                 if stop_after is not None and self.step >= stop_after:
                     break
+            result = {"step": self.step, "train_loss": last_loss}
+            if self.step >= cfg.max_steps:
+                result.update(self._finish())
+            else:
+                result.update(metrics)
         except KeyboardInterrupt:
             if self.world == 1:
                 self.save_checkpoint()
@@ -410,32 +415,22 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-        result: dict[str, Any] = {"step": self.step, "train_loss": last_loss}
-        if self.step >= cfg.max_steps:
-            metrics = self.run_eval(tb)
-            if self.save_fn is not None and self.is_main:
-                self.save_fn(self.unwrapped(), self.step)
-            digests = self._check_ranks_agree()
-            result["digest"] = digests[0]
-            if self.is_main:
-                state = {"step": self.step, "world_size": self.world, "digest": digests[0],
-                         "rank_digests": digests, **metrics}
-                (self.out / "trainer_state.json").write_text(json.dumps(state) + "\n")
-            acc.wait_for_everyone()
-        if tb is not None:
-            tb.close()
-        result.update(metrics)
+            acc.end_training()
         return result
 
-    def _check_ranks_agree(self) -> list[str]:
-        """Digest of the trained weights on every rank; they must all be equal."""
-        local = param_digest(self.trainable_state())
-        gathered: list[Any] = [local]
-        if self.world > 1:
-            import torch.distributed as dist
+    def _finish(self) -> dict[str, Any]:
+        """Final evaluation, ``save``, and the weights' digest (every rank must agree)."""
+        from accelerate.utils import gather_object
 
-            gathered = [None] * self.world
-            dist.all_gather_object(gathered, local)
-            if len(set(gathered)) != 1:
-                raise TrainingError(f"ranks disagree on the trained weights: {gathered}")
-        return gathered
+        metrics = self.run_eval()
+        if self.save_fn is not None and self.is_main:
+            self.save_fn(self.unwrapped(), self.step)
+        digests = gather_object([param_digest(self.trainable_state())])
+        if len(set(digests)) != 1:
+            raise TrainingError(f"ranks disagree on the trained weights: {digests}")
+        if self.is_main:
+            state = {"step": self.step, "world_size": self.world, "digest": digests[0],
+                     "rank_digests": digests, **metrics}
+            (self.out / META).write_text(json.dumps(state) + "\n")
+        self.accelerator.wait_for_everyone()
+        return {"digest": digests[0], **metrics}
