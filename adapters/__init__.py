@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 _EXPORTS = {
@@ -60,7 +59,9 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'socratic.adapters' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    from socratic.extras import require
+
+    value = getattr(require(f"{__name__}.{module}", "train", f"socratic.adapters.{name}"), name)
     globals()[name] = value
     return value
 

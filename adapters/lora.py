@@ -106,10 +106,15 @@ class TextLM(nn.Module):
         return outs
 
     def save_adapter(self, path: str | os.PathLike[str]) -> Path:
-        """Write the standard peft adapter folder (plus the tokenizer, for convenience)."""
+        """Write the standard peft adapter folder (plus the tokenizer, for convenience) and how
+        prompts were formatted in training (raw text, no chat template; special tokens added for
+        seq2seq only), which the ``hf`` backend then uses by default."""
+        from socratic.loaders.hf_lm import PromptFormat
+
         out = Path(path)
         self.lm.save_pretrained(str(out))
         self.tokenizer.save_pretrained(str(out))
+        PromptFormat(chat_template=False, add_special_tokens=self.seq2seq).save(out)
         return out
 
     def trainable_state_dict(self) -> dict[str, Any]:

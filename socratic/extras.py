@@ -30,6 +30,7 @@ EXTRA_OF: dict[str, str] = {
     "torch": "vision",
     "torchvision": "vision",
     "open_clip": "vision",
+    "timm": "vision",
     "transformers": "vision",
     "safetensors": "vision",
     "accelerate": "train",
@@ -62,4 +63,6 @@ def require(module: str, extra: str | None = None, what: str = "this feature") -
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         missing = (exc.name or module).split(".")[0]
+        if missing == "socratic":  # our own module: a bug, not a missing extra
+            raise
         raise MissingExtraError(missing, _extra(missing, extra or EXTRA_OF.get(missing)), what) from None

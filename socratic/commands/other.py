@@ -29,6 +29,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from ..extras import check
+
+    for module in ("torch", "open_clip", "transformers", "accelerate", "matplotlib"):
+        check(module, what="socratic demo")
     if args.prepare_data:
         from ..adapters.demo import prepare_shapes_demo
 

@@ -10,6 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
+
+
+def needed_modules(config: Any) -> list[str]:
+    """The optional packages a training config needs (checked before anything runs)."""
+    modules = ["torch", "accelerate", "transformers"]
+    lm, vision = getattr(config, "lm", None), getattr(config, "vision", None)
+    if config.task == "contrastive":
+        modules.append("open_clip")
+    if lm is not None and lm.tune in ("lora", "prefix"):
+        modules.append("peft")
+    if vision is not None:
+        modules.append(vision.backend)  # open_clip or timm
+    return modules
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -17,8 +31,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..extras import check
 
     config = load_training_config(args.config, args.set)
-    for module in ("torch", "accelerate", "transformers"):
-        check(module, what="socratic train")
+    for module in needed_modules(config):  # a missing extra is said before any work starts
+        check(module, what=f"socratic train (task {config.task})")
     try:
         result = train(config)
     except KeyboardInterrupt:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -61,7 +62,8 @@ class HFConfig(LLMConfig):
     batch_size: int = Field(8, ge=1, description="most requests generated together")
     default_max_tokens: int = Field(128, ge=1, description="max new tokens when unset")
     chat_template: bool | None = Field(
-        None, description="null: for messages if the tokenizer has one; true: always; false: never"
+        None, description="null: as the adapter was trained (recorded by socratic train), else for"
+        " messages if the tokenizer has one; true: always; false: never"
     )
 
     @model_validator(mode="after")
@@ -116,8 +118,17 @@ class HFLLM(LLM):
         from ..loaders import load_hf_lm
 
         cfg = self.config
-        return load_hf_lm(cfg.model or "", revision=cfg.revision, dtype=cfg.dtype, device=cfg.device,
-                          padding_side="auto", adapter=cfg.adapter)
+        loaded = load_hf_lm(cfg.model or "", revision=cfg.revision, dtype=cfg.dtype, device=cfg.device,
+                            padding_side="auto", adapter=cfg.adapter)
+        trained = loaded.prompt_format
+        wanted = cfg.chat_template
+        if trained is not None and wanted is not None and wanted != trained.chat_template:
+            warnings.warn(
+                f"hf model '{cfg.model}': adapter '{cfg.adapter}' was trained with chat_template:"
+                f" {str(trained.chat_template).lower()}, but this model sets chat_template:"
+                f" {str(wanted).lower()}; its answers may not match its training",
+                stacklevel=2)
+        return loaded
 
     # -- batching ---------------------------------------------------------------------------
     async def agenerate_batch(self, requests: list[LLMRequest]) -> list[LLMResult]:
@@ -159,12 +170,13 @@ class HFLLM(LLM):
             await asyncio.sleep(0)
 
     # -- generation (worker thread) ---------------------------------------------------------
-    def _render(self, request: LLMRequest, tokenizer: Any) -> tuple[str, bool]:
-        """The text to encode, and whether it already holds the special tokens."""
+    def _render(self, request: LLMRequest, tokenizer: Any, trained: Any = None) -> tuple[str, bool]:
+        """The text to encode, and whether to add the tokenizer's special tokens to it. An
+        adapter trained by ``socratic train`` is prompted as it was trained (``trained``)."""
         has_template = bool(getattr(tokenizer, "chat_template", None))
         use = self.config.chat_template
         if use is None:
-            use = has_template and request.messages is not None
+            use = trained.chat_template if trained else has_template and request.messages is not None
         if use:
             if not has_template:
                 raise ModelLoadError(
@@ -174,8 +186,8 @@ class HFLLM(LLM):
             text = tokenizer.apply_chat_template(
                 request.as_messages(), tokenize=False, add_generation_prompt=True
             )
-            return text, True
-        return request.as_prompt(), False
+            return text, False
+        return request.as_prompt(), trained.add_special_tokens if trained else True
 
     def _generate_batch(self, requests: list[LLMRequest]) -> list[LLMResult]:
         """One ``generate`` call for requests that share a group key (see :func:`_group_key`)."""
@@ -184,12 +196,12 @@ class HFLLM(LLM):
 
         tok, model = loaded.tokenizer, loaded.model
         first = requests[0]
-        rendered = [self._render(r, tok) for r in requests]
+        rendered = [self._render(r, tok, loaded.prompt_format) for r in requests]
         enc = tok(
             [text for text, _ in rendered],
             return_tensors="pt",
             padding=True,
-            add_special_tokens=not rendered[0][1],
+            add_special_tokens=rendered[0][1],
         ).to(loaded.device)
         sample = bool(first.temperature)
         n = first.n

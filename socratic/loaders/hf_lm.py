@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,41 @@ from ..errors import ModelLoadError
 from .device import resolve_device, torch_dtype
 from .hub import check_local, hf_errors
 from .lock import heavy_import, load_lock
+
+#: written beside a trained adapter: how its prompts were formatted during training
+PROMPT_FORMAT_FILE = "socratic_prompt_format.json"
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How prompts were turned into tokens while an adapter was trained, so that the ``hf``
+    backend formats them the same way by default.
+
+    Example:
+        >>> PromptFormat(chat_template=False, add_special_tokens=False).to_json()
+        '{"chat_template": false, "add_special_tokens": false}'
+    """
+
+    chat_template: bool
+    add_special_tokens: bool
+
+    def to_json(self) -> str:
+        return json.dumps({"chat_template": self.chat_template,
+                           "add_special_tokens": self.add_special_tokens})
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / PROMPT_FORMAT_FILE
+        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, folder: str | Path | None) -> PromptFormat | None:
+        """The format recorded in an adapter folder, or ``None`` (not trained by socratic)."""
+        path = Path(folder).expanduser() / PROMPT_FORMAT_FILE if folder else None
+        if path is None or not path.is_file():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(bool(data["chat_template"]), bool(data["add_special_tokens"]))
 
 
 @dataclass
@@ -35,6 +71,8 @@ class HFLanguageModel:
     tokenizer: Any
     seq2seq: bool
     device: str
+    #: how the adapter's prompts were formatted in training (None: no record)
+    prompt_format: PromptFormat | None = None
 
     @property
     def has_chat_template(self) -> bool:
@@ -77,4 +115,4 @@ def load_hf_lm(
         if target:
             model.to(target)
         model.eval()
-    return HFLanguageModel(model, tok, seq2seq, target or "cpu")
+    return HFLanguageModel(model, tok, seq2seq, target or "cpu", PromptFormat.read(adapter))

@@ -82,22 +82,6 @@ def to_pil(image: ImageLike) -> Any:
     return Image.from_value(image).pil()
 
 
-def resolve_device(device: str | None) -> str:
-    """``device`` or, when None, ``"cuda"`` if torch sees a GPU else ``"cpu"``."""
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def torch_dtype(precision: str) -> Any:
-    """The torch dtype of a precision name (fp32 / fp16 / bf16)."""
-    import torch
-
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-
-
 class ClipModel(ModelBackend):
     """Base class of CLIP scorer backends (``kind = "clip"``).
 

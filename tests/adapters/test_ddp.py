@@ -74,6 +74,6 @@ def test_another_precision_in_a_distributed_process_is_a_clear_error(tmp_path):
         capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    errors = [line for line in proc.stdout.splitlines() if line.startswith("TrainingError:")]
-    assert len(errors) == 2, proc.stdout
-    assert all("differ from what this distributed process started with (no, cpu)" in e for e in errors)
+    # one error per rank (their prints may share a line: count the messages, not the lines)
+    assert proc.stdout.count("TrainingError:") == 2, proc.stdout
+    assert proc.stdout.count("differ from what this distributed process started with (no, cpu)") == 2

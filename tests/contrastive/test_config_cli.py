@@ -7,7 +7,7 @@ import doctest
 import importlib
 import json
 import os
-import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -96,13 +96,16 @@ def test_example_configs_validate(name, monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_torchrun_two_processes_train_and_agree(arch_file, tmp_path):
-    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     cfg = make_config(arch_file, tmp_path / "out", "uu", data=TINY_DATA,
                       train={"max_steps": 3, "batch_size": 8, "save_every": 3})
     path = _write(tmp_path, cfg)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    with socket.socket() as sock:  # a free port: other runs may use the default one
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     proc = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", "29547", "-m", "socratic", "train", path],
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+         "--master_port", str(port), "-m", "socratic", "train", path],
         capture_output=True, text=True, timeout=240, env=env,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]

@@ -236,3 +236,45 @@ def test_huge_echoed_values_are_cut(tmp_path, capsys):
     err = capsys.readouterr().err
     assert time.perf_counter() - start < 10 and len(err) < 2000
     assert "unknown node type 'xxxx" in err and "more characters" in err
+
+
+BLOCKED = """
+import sys
+for name in {names!r}:
+    sys.modules[name] = None  # as if the extra were not installed
+from socratic.cli import main
+raise SystemExit(main({argv!r}))
+"""
+
+
+@pytest.mark.parametrize(("names", "argv", "extra"), [
+    (["open_clip"], ["run", "GRAPH", "-i", "image=IMAGE"], "vision"),
+    (["peft"], ["train", "LORA"], "train"),
+    (["accelerate"], ["train", "LORA"], "train"),
+    (["matplotlib"], ["demo", "--quick", "--out", "OUT"], "plots"),
+])
+def test_a_missing_extra_is_named_at_once(names, argv, extra, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(__file__).resolve().parents[2]
+    graph = tmp_path / "g.yaml"
+    graph.write_text("inputs: {image: image}\nmodels:\n  clip: {backend: open_clip, model: ViT-B-32}\n"
+                     "nodes:\n  e: {type: clip.embed_image, model: clip, image: '${inputs.image}'}\n"
+                     "outputs: {e: '${e.embedding}'}\n")
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    lora = root / "examples" / "train_lora.yaml"
+    places = {"GRAPH": str(graph), "IMAGE": str(tmp_path / "x.png"), "LORA": str(lora),
+              "OUT": str(tmp_path / "demo")}
+    for key, value in places.items():
+        argv = [a.replace(key, value) for a in argv]
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", BLOCKED.format(names=names, argv=argv)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert f"needs the '{extra}' extra: pip install 'socratic-vl[{extra}]'" in proc.stderr
+    assert f"No module named '{names[0]}'" in proc.stderr and "Traceback" not in proc.stderr
+    assert time.perf_counter() - start < 60 and not (tmp_path / "demo").exists()  # before any work

@@ -74,7 +74,7 @@ def test_socratic_caption_and_cot_render() -> None:
         "img_type": "photo", "num_people": "are two people", "places": ["park", "zoo", "beach"],
         "objects": ["dog", "frisbee"],
     })
-    assert caption.startswith("I am an intelligent image captioning bot. This image is a photo. There are two people.")
+    assert caption.startswith("I am an intelligent image captioning bot.\nThis image is a photo. There are two people.\n")
     assert "taken at a park, zoo, or beach." in caption and "a dog, frisbee in this photo" in caption
     assert caption.endswith("A creative short caption I can generate to describe this image is:")
     assert load_prompt("cot_zero_shot").render({"question": "2+2?"}) == "Q: 2+2?\nA: Let's think step by step."
