@@ -18,15 +18,9 @@ __all__ = ["prepare_shapes_demo"]
 
 
 def prepare_shapes_demo(root: str = "examples/data/shapes", quick: bool = False) -> Path:
+    from ..testing import make_tiny_lm, make_tiny_open_clip, pretrain_lm, pretrain_vision, train_tokenizer
     from .config import VisionConfig
     from .synthetic import all_captions, make_shapes_dataset, make_shapes_splits, write_shapes_jsonl
-    from .testing import (
-        make_tiny_lm,
-        make_tiny_open_clip,
-        pretrain_lm,
-        pretrain_vision,
-        train_tokenizer,
-    )
 
     out = Path(root)
     models = out / "models"
@@ -39,16 +33,16 @@ def prepare_shapes_demo(root: str = "examples/data/shapes", quick: bool = False)
     vrows = [{"prompt": s.caption + ". colour:", "completion": " " + s.objects[0].color}
              for s in val]
     (out / "qa_val.jsonl").write_text("\n".join(json.dumps(r) for r in vrows) + "\n")
-    tok = train_tokenizer(all_captions(2) + all_captions(1) + ["a picture of", "colour:"])
-    make_tiny_lm(models / "gpt2", tok, "gpt2", width=64, layers=2, heads=2)
+    tok = train_tokenizer(all_captions(2) + all_captions(1) + ["a picture of", "colour:"], chat_template=None)
+    make_tiny_lm(models / "gpt2", "gpt2", tokenizer=tok, width=64, init_std=0.02)
     pretrain_lm(models / "gpt2", make_shapes_dataset(2000, seed=99), steps=40 if quick else 400)
-    make_tiny_lm(models / "t5", tok, "t5", width=64, layers=2, heads=2)
+    make_tiny_lm(models / "t5", "t5", tokenizer=tok, width=64)
     pretrain_vision(
         VisionConfig(backend="timm", model="test_resnet", image_size=32),
         make_shapes_dataset(1000, seed=7),
         models / "cnn.safetensors",
         steps=20 if quick else 150,
     )
-    make_tiny_open_clip(models / "clip", image_size=32)
+    make_tiny_open_clip(models / "clip", embed_dim=64)
     return out
 

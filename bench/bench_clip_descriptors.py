@@ -41,11 +41,9 @@ NOUNS = [
     "guitar", "helmet",
 ]
 ADJECTIVES = ["small", "old", "red", "wild", "toy"]
-TINY = {
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
+#: ``--arch tiny``: a tiny open_clip ViT (socratic.testing.open_clip_arch) with CLIP's 77 tokens
+TINY = {"embed_dim": 64, "vision": {"image_size": 64, "patch_size": 16, "head_width": 64},
+        "text": {"context_length": 77, "width": 64}}
 
 
 def make_classes(n: int, rng: np.random.Generator) -> dict[str, list[str]]:
@@ -134,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-clip-"))
     from socratic.cache import Cache
     from socratic.context import BuildContext
+    from socratic.testing import write_open_clip_arch
     from socratic.vision.clip_open import OpenClipModel
 
     disk_cache = Cache(tmp / "cache")  # a private, cold disk cache for the "ours+disk" row
@@ -141,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     arch = args.arch
     if arch == "tiny":
         arch = "bench-tiny"
-        (tmp / f"{arch}.json").write_text(json.dumps(TINY))
-        open_clip.add_model_config(tmp / f"{arch}.json")
+        open_clip.add_model_config(write_open_clip_arch(tmp, arch, **TINY))
     rng = np.random.default_rng(0)
     classes = make_classes(args.classes, rng)
     texts = [d for descs in classes.values() for d in descs]

@@ -31,18 +31,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ARCH = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
-}
-
 
 def make_cfg(tmp: Path, mode: str, batch: int, ckpt: str | None) -> Any:
     from socratic.adapters.contrastive.config import ContrastiveConfig
 
-    arch = tmp / "bench-contrastive-tiny.json"
-    arch.write_text(json.dumps(ARCH))
+    from socratic.testing import write_open_clip_arch
+
+    arch = write_open_clip_arch(tmp, "bench-contrastive-tiny")  # the kit's default tiny CLIP
     return ContrastiveConfig.model_validate({
         "mode": mode, "arch": str(arch), "image_checkpoint": ckpt,
         "data": {"source": "shapes", "shapes": {"n_train": 1024, "n_val": 8, "n_objects": 1},

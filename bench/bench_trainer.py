@@ -32,13 +32,14 @@ def _build(tmp: Path, arch: str, lm: dict[str, Any], bridge: dict[str, Any], dev
     """A VisionLanguageModel on a random LM of the given size (no downloads)."""
     from socratic.adapters.config import LMConfig, VisionConfig, bridge_config_from_dict
     from socratic.adapters.synthetic import all_captions
-    from socratic.adapters.testing import make_tiny_lm, train_tokenizer
     from socratic.adapters.vlm import VisionLanguageModel
+
+    from socratic.testing import make_tiny_lm, train_tokenizer
 
     tok = train_tokenizer(all_captions(2), vocab_size=400)
     lm_dir = tmp / f"lm-{arch}-{lm.get('width')}"
     if not lm_dir.exists():
-        make_tiny_lm(lm_dir, tok, arch, **lm)
+        make_tiny_lm(lm_dir, arch, tokenizer=tok, **lm)
     vlm = VisionLanguageModel.from_configs(
         VisionConfig(backend="timm", model="test_resnet", image_size=32),
         bridge_config_from_dict(bridge),

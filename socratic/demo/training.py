@@ -6,17 +6,12 @@ Both go through the public training APIs (``socratic.adapters.contrastive`` and
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 #: a tiny ViT image tower and text transformer (over CLIP's real BPE vocabulary)
-DEMO_ARCH: dict[str, Any] = {
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 32, "layers": 3, "width": 96, "patch_size": 8, "head_width": 32},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
+DEMO_ARCH: dict[str, Any] = {"embed_dim": 64, "vision": {"layers": 3, "width": 96}, "text": {"width": 64}}
 ARCH_NAME = "socratic-shapes-clip"
 
 
@@ -26,12 +21,12 @@ def train_clip(out: Path, train_jsonl: Path, steps: int, seed: int) -> Any:
     import torch
 
     from ..adapters.contrastive import ContrastiveConfig, train_contrastive
+    from ..testing import write_open_clip_arch
     from ..vision.clip_open import OpenClipModel
 
     torch.set_num_threads(2)
     logging.getLogger().setLevel(logging.ERROR)  # open_clip: "no pretrained weights" per build
-    arch = out / f"{ARCH_NAME}.json"
-    arch.write_text(json.dumps(DEMO_ARCH))
+    arch = write_open_clip_arch(out, ARCH_NAME, **DEMO_ARCH)
     cfg = ContrastiveConfig.model_validate({
         "task": "contrastive", "mode": "uu", "arch": str(arch), "name": ARCH_NAME,
         "data": {"source": "jsonl", "train": str(train_jsonl)},
@@ -50,13 +45,13 @@ def train_clipcap(out: Path, data: dict[str, Any], clip: Any, steps: int, seed: 
     from ..adapters.config import RunConfig
     from ..adapters.runs import run
     from ..adapters.synthetic import all_captions, make_shapes_dataset
-    from ..adapters.testing import make_tiny_lm, pretrain_lm, train_tokenizer
     from ..eval.caption_metrics import caption_scores
+    from ..testing import make_tiny_lm, pretrain_lm, train_tokenizer
     from ..vision.bridge_captioner import BridgeCaptioner
 
     models = out / "models"
-    tok = train_tokenizer(all_captions(2) + all_captions(1))
-    make_tiny_lm(models / "gpt2", tok, "gpt2", width=64, layers=2, heads=2)
+    tok = train_tokenizer(all_captions(2) + all_captions(1), chat_template=None)
+    make_tiny_lm(models / "gpt2", "gpt2", tokenizer=tok, width=64, init_std=0.02)
     pretrain_lm(models / "gpt2", make_shapes_dataset(1000, seed=seed + 99), steps=150, seed=seed)
     clip_dir = clip.config.model.removeprefix("local-dir:")
     cfg = RunConfig.model_validate({

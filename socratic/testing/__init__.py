@@ -1,5 +1,7 @@
-"""Test helpers for code built on socratic: a fault-injecting OpenAI-compatible server (in a
-thread or in its own process) and tiny offline transformers models (``tiny_models``).
+"""Helpers for testing code built on socratic, offline (see docs/testing.md): a fault-injecting
+OpenAI-compatible server, and tiny models built in about a second each (one BPE tokenizer, GPT-2
+/ Llama / T5, open_clip and transformers CLIP / SigLIP, BLIP / GIT captioners, shapes-world
+stand-ins for pretrained LMs and image towers). Importing it is cheap; names load on first use.
 
 Example:
     >>> from socratic.testing import FakeOpenAIServer, Fault
@@ -8,6 +10,32 @@ Example:
     True
 """
 
-from .fake_openai import FakeOpenAIProcess, FakeOpenAIServer, Fault
+from __future__ import annotations
 
-__all__ = ["FakeOpenAIProcess", "FakeOpenAIServer", "Fault"]
+import importlib
+from typing import Any
+
+_MODULES = {
+    "fake_openai": ("FakeOpenAIServer", "FakeOpenAIProcess", "Fault"),
+    "tokenizer": ("train_tokenizer",),
+    "tiny_lm": ("make_tiny_lm", "make_lora_adapter"),
+    "tiny_clip": ("open_clip_arch", "write_open_clip_arch", "make_tiny_open_clip", "TinyOpenClip",
+                  "clip_tokenizer", "make_tiny_hf_clip"),
+    "tiny_captioner": ("make_tiny_captioner",),
+    "pretrain": ("pretrain_lm", "pretrain_vision"),
+}
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'socratic.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

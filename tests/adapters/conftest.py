@@ -36,7 +36,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         make_shapes_splits,
         write_shapes_jsonl,
     )
-    from socratic.adapters.testing import (
+
+    from socratic.testing import (
         make_tiny_lm,
         make_tiny_open_clip,
         pretrain_lm,
@@ -45,9 +46,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     )
 
     root = tmp_path_factory.mktemp("adapters-base")
-    tok = train_tokenizer(all_captions(2) + all_captions(1) + ["a picture of", "Caption:"])
+    # a base LM (no chat template): graphs send it plain prompts, as it was trained
+    tok = train_tokenizer(all_captions(2) + all_captions(1) + ["a picture of", "Caption:"], chat_template=None)
     lm_dir = root / "gpt2"
-    make_tiny_lm(lm_dir, tok, "gpt2", width=64, layers=2, heads=2)
+    make_tiny_lm(lm_dir, "gpt2", tokenizer=tok, width=64, init_std=0.02)
     pretrain_lm(lm_dir, make_shapes_dataset(2000, seed=99, image_size=IMAGE_SIZE), steps=400)
     vision = pretrain_vision(
         VisionConfig(backend="timm", model="test_resnet", image_size=IMAGE_SIZE),
@@ -55,7 +57,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         root / "cnn.safetensors",
         steps=150,
     )
-    clip_name = make_tiny_open_clip(root / "clip", image_size=IMAGE_SIZE)
+    clip = make_tiny_open_clip(root / "clip", embed_dim=64, vision={"image_size": IMAGE_SIZE})
     train, held_out = make_shapes_splits(640, 64, seed=SEED, image_size=IMAGE_SIZE)
     data = root / "shapes"
     train_jsonl = write_shapes_jsonl(train, data, "train.jsonl", prefix="train")
@@ -65,7 +67,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         tokenizer=tok,
         lm_dir=str(lm_dir),
         vision=vision,
-        clip_model=clip_name,
+        clip_model=clip.local_dir,
         train=train,
         held_out=held_out,
         train_jsonl=str(train_jsonl),

@@ -19,7 +19,6 @@ MODULES = [
     "socratic.adapters.bridges.qformer",
     "socratic.adapters.bridges.frozen",
     "socratic.adapters.train",
-    "socratic.adapters.testing",
     "socratic.adapters.tasks",
     "socratic.vision.bridge_captioner",
 ]

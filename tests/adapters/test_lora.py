@@ -109,11 +109,12 @@ def test_seq2seq_lora_and_prefix_tuning(tiny, qa_data, tmp_path):
     from peft import PeftModel
     from socratic.adapters.lora import TextLM
     from socratic.adapters.runs import run
-    from socratic.adapters.testing import make_tiny_lm
     from transformers import AutoModelForSeq2SeqLM
 
+    from socratic.testing import make_tiny_lm
+
     t5 = tmp_path / "t5"
-    make_tiny_lm(t5, tiny.tokenizer, "t5", width=32, layers=1, heads=2)
+    make_tiny_lm(t5, "t5", tokenizer=tiny.tokenizer, width=32, layers=1, heads=2)
     m = TextLM(LMConfig(path=str(t5), tune="lora"))
     assert m.seq2seq
     batch = m.collate([{"prompt": "a red circle. colour:", "completion": " red"}])

@@ -55,9 +55,9 @@ def test_labels_are_masked_on_prefix_prompt_and_padding(tiny):
 
 
 def test_seq2seq_lm_bridge(tiny, tmp_path):
-    from socratic.adapters.testing import make_tiny_lm
+    from socratic.testing import make_tiny_lm
 
-    make_tiny_lm(tmp_path / "t5", tiny.tokenizer, "t5", width=32, layers=1, heads=2)
+    make_tiny_lm(tmp_path / "t5", "t5", tokenizer=tiny.tokenizer, width=32, layers=1, heads=2)
     vlm = _vlm(tiny, FrozenConfig(), lm=LMConfig(path=str(tmp_path / "t5")), prompt="caption:")
     assert vlm.seq2seq
     px = vlm.preprocess([s.image for s in tiny.held_out[:3]])

@@ -4,19 +4,15 @@ trained from scratch (``uu``) on the synthetic shapes, shared by the tests that 
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-#: tiny ViT image tower + tiny text transformer over the real CLIP BPE vocabulary
-TINY_ARCH: dict[str, Any] = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
-}
+from socratic.testing import write_open_clip_arch
+
+#: the kit's default tiny ViT image tower + text transformer over the real CLIP BPE vocabulary
 ARCH_NAME = "socratic-contrastive-test"
 #: 12 classes: one coloured shape per image, captions "a red circle" (half with "a photo of ...")
 SHAPES = {"n_train": 2000, "n_val": 240, "n_objects": 1, "seed": 0, "image_size": 32}
@@ -33,9 +29,7 @@ def _threads() -> None:
 
 @pytest.fixture(scope="session")
 def arch_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("contrastive-arch") / f"{ARCH_NAME}.json"
-    path.write_text(json.dumps(TINY_ARCH))
-    return path
+    return write_open_clip_arch(tmp_path_factory.mktemp("contrastive-arch"), ARCH_NAME)
 
 
 def make_config(arch_file: Path, out: Path, mode: str = "uu", **top: Any) -> dict[str, Any]:

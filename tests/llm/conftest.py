@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from socratic.testing import FakeOpenAIServer
+from socratic.testing import FakeOpenAIServer, make_lora_adapter, make_tiny_lm
 
 # retry waits small enough for tests, large enough to measure
 FAST_RETRIES = {"backoff_initial": 0.02, "backoff_max": 0.04, "retry_after_max": 2.0}
@@ -36,29 +36,21 @@ def tiny_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_gpt2(tiny_dir) -> Path:
-    from socratic.testing.tiny_models import make_tiny_causal
-
-    return make_tiny_causal(tiny_dir / "gpt2", arch="gpt2")
+    return make_tiny_lm(tiny_dir / "gpt2", "gpt2")
 
 
 @pytest.fixture(scope="session")
 def tiny_llama(tiny_dir) -> Path:
-    from socratic.testing.tiny_models import make_tiny_causal
-
-    return make_tiny_causal(tiny_dir / "llama", arch="llama")
+    return make_tiny_lm(tiny_dir / "llama", "llama")
 
 
 @pytest.fixture(scope="session")
 def tiny_t5(tiny_dir) -> Path:
-    from socratic.testing.tiny_models import make_tiny_seq2seq
-
-    return make_tiny_seq2seq(tiny_dir / "t5")
+    return make_tiny_lm(tiny_dir / "t5", "t5")
 
 
 @pytest.fixture(scope="session")
 def tiny_lora(tiny_dir, tiny_gpt2) -> Path:
-    from socratic.testing.tiny_models import make_lora_adapter
-
     return make_lora_adapter(tiny_gpt2, tiny_dir / "gpt2-lora")
 
 

@@ -1,6 +1,6 @@
 """Tiny local models for the loader tests, one per family, built once per session (no downloads).
 
-LMs come from :mod:`socratic.testing.tiny_models`; the vision models are built here from tiny
+LMs come from :mod:`socratic.testing`; the vision models are built here from tiny
 configs: an open_clip export folder (``local-dir:``) plus a bare architecture JSON and checkpoint,
 a transformers CLIP and SigLIP, and the three captioner kinds (BLIP, BLIP-2, GIT). Tokenizers are
 real (CLIP BPE from the open_clip wheel) or built here (a tiny BERT WordPiece vocabulary).
@@ -34,13 +34,13 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def lms(root: Path) -> SimpleNamespace:
     """Tiny GPT-2, Llama and T5 folders (tokenizer with a chat template) and a LoRA for GPT-2."""
-    from socratic.testing.tiny_models import make_lora_adapter, make_tiny_causal, make_tiny_seq2seq
+    from socratic.testing import make_lora_adapter, make_tiny_lm
 
-    gpt2 = make_tiny_causal(root / "gpt2", arch="gpt2")
+    gpt2 = make_tiny_lm(root / "gpt2", "gpt2")
     return SimpleNamespace(
         gpt2=gpt2,
-        llama=make_tiny_causal(root / "llama", arch="llama"),
-        t5=make_tiny_seq2seq(root / "t5"),
+        llama=make_tiny_lm(root / "llama", "llama"),
+        t5=make_tiny_lm(root / "t5", "t5"),
         lora=make_lora_adapter(gpt2, root / "gpt2-lora"),
     )
 
@@ -126,7 +126,7 @@ def captioners(root: Path) -> SimpleNamespace:
         GitProcessor,
     )
 
-    from socratic.testing.tiny_models import make_tokenizer
+    from socratic.testing import train_tokenizer
 
     torch.manual_seed(3)
     blip_proc = BlipImageProcessor(size={"height": 32, "width": 32})
@@ -139,7 +139,7 @@ def captioners(root: Path) -> SimpleNamespace:
                                  ).save_pretrained(root / "blip")
     BlipProcessor(image_processor=blip_proc, tokenizer=tok).save_pretrained(root / "blip")
 
-    gpt_tok = make_tokenizer(root / "blip2-tok")
+    gpt_tok = train_tokenizer(out_dir=root / "blip2-tok")
     blip2_proc = Blip2Processor(image_processor=blip_proc, tokenizer=gpt_tok, num_query_tokens=4)
     gpt = {"model_type": "gpt2", "vocab_size": len(gpt_tok), "n_embd": 32, "n_layer": 1, "n_head": 2,
            "n_positions": 64, "bos_token_id": gpt_tok.bos_token_id,
