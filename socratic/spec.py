@@ -67,7 +67,7 @@ _NODE_KEYS = ("type", "model", "for_each", "description")
 class InputSpec(BaseModel):
     """An input declared in full form."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     type: str = "any"
     default: Any = None
     description: str = ""
@@ -76,7 +76,7 @@ class InputSpec(BaseModel):
 class GraphSpec(BaseModel):
     """The top-level schema of a graph file (sections are checked entry by entry)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     name: str = "graph"
     description: str = ""
     prompts_dir: str | list[str] | None = None
