@@ -90,6 +90,14 @@ class SkipReport:
 # ---------------------------------------------------------------- readers
 
 
+def _dig(row: Any, column: str) -> Any:
+    """A column of a row; ``outputs.image`` reaches into nested records (``socratic run --out``)."""
+    value = row
+    for part in column.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def read_captions(
     path: str | os.PathLike[str],
     fmt: str = "auto",
@@ -110,14 +118,20 @@ def read_captions(
     """
     from socratic.datasets import iter_records
 
-    rows = iter_records(path, fmt, resolve=(image_column,), image_root=image_root, splits=splits)
+    rows = iter_records(path, fmt, resolve=(image_column,) if "." not in image_column else (),
+                        image_root=image_root, splits=splits)
     records: list[CaptionRecord] = []
     for row in rows:
-        caps = row.get("captions", row.get(caption_column))  # type: ignore[union-attr]
-        image = row.get(image_column)  # type: ignore[union-attr]
+        if "." in image_column and ("error" in row or "dropped" in row):  # type: ignore[operator]
+            continue  # a `socratic run --out` record of a failed or filtered-out row
+        caps = row.get("captions") if "captions" in row and caption_column == "caption" else (  # type: ignore[union-attr]
+            _dig(row, caption_column))
+        image = _dig(row, image_column)
         if not isinstance(image, str) or caps is None:
             raise DataError(f"expected columns '{image_column}' and '{caption_column}'", file=path,
                             line=getattr(row, "line", None))
+        if not os.path.isabs(image):
+            image = os.path.join(image_root or os.path.dirname(os.path.abspath(path)), image)
         caps = [c.strip() for c in (caps if isinstance(caps, list) else [caps])
                 if isinstance(c, str) and c.strip()]
         records += [CaptionRecord(image, c, caps) for c in caps]

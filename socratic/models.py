@@ -64,6 +64,10 @@ class ModelBackend:
         self._load_lock = threading.Lock()
         self._context: Any = None
 
+    def serves(self, kind: str) -> bool:
+        """Can nodes that need a ``kind`` model use this one? (A CoCa is a CLIP and a captioner.)"""
+        return kind == self.kind
+
     def bind(self, context: Any) -> ModelBackend:
         """Use a graph's :class:`~socratic.context.BuildContext` (its cache); returns self."""
         self._context = context
@@ -129,6 +133,7 @@ _BACKENDS: dict[str, tuple[str, str]] = {
     "hf_clip": ("clip", "socratic.vision.clip_hf:HFClipModel"),
     "hf_captioner": ("captioner", "socratic.vision.captioner:HFCaptioner"),
     "bridge": ("captioner", "socratic.vision.bridge_captioner:BridgeCaptioner"),
+    "hf_itm": ("itm", "socratic.vision.itm:HFImageTextMatcher"),
 }
 
 

@@ -9,8 +9,10 @@ a half-written last line from a killed run is dropped), and a summary with the m
 errors. Engines run the rows (rows in, result rows out): :class:`LocalEngine` (asyncio, calls to
 batchable models grouped across rows); others plug in behind :class:`Engine`.
 
-Result records: ``{"index": i, ...extra columns, "outputs": {...}}`` or
-``{"index": i, ...extra columns, "error": "...", "node": "..."}``.
+Result records: ``{"index": i, ...extra columns, "outputs": {...}}``,
+``{"index": i, ...extra columns, "error": "...", "node": "..."}``, or, for a row a filter node
+removed (:class:`~socratic.errors.RowDropped`), ``{"index": i, ...extra columns, "dropped":
+"reason"}`` (not a failure; counted by reason in the summary; done for resuming).
 
 Example:
     >>> from socratic import Graph, node
@@ -40,11 +42,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .datasets import TextRow
-from .errors import DataError, InputError, NodeError, SocraticError, shorten
+from .errors import DataError, InputError, NodeError, RowDropped, SocraticError, shorten
 from .types import parse_cli_value, to_jsonable
 
 #: result fields a data column may not use
-RESERVED = ("index", "outputs", "error", "node")
+RESERVED = ("index", "outputs", "error", "node", "dropped")
 
 
 class Engine(Protocol):
@@ -60,7 +62,11 @@ class Engine(Protocol):
 
 
 def error_result(exc: BaseException) -> dict[str, Any]:
-    """The result record of a failed row (one readable message; the node when one failed)."""
+    """The result record of a failed row (one readable message; the node when one failed), or
+    of a row a filter dropped."""
+    cause = exc.cause if isinstance(exc, NodeError) else exc
+    if isinstance(cause, RowDropped):
+        return {"dropped": str(cause)}
     if isinstance(exc, NodeError):
         return {"error": str(exc), "node": exc.node}
     if isinstance(exc, SocraticError):
@@ -138,13 +144,21 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "done": self.done, "failed": self.failed, "skipped": self.skipped}
+        counts = {"rows": self.rows, "done": self.done, "failed": self.failed, "skipped": self.skipped}
+        if self.dropped:
+            counts["dropped"] = sum(self.dropped.values())
+        return counts
 
     def report(self, most: int = 5) -> list[str]:
         """The ``most`` most frequent distinct errors, ``COUNT x MESSAGE``."""
         return [f"{n} x {shorten(msg, 300)}" for msg, n in self.errors.most_common(most)]
+
+    def drops(self, most: int = 10) -> list[str]:
+        """Why rows were dropped, most frequent first: ``COUNT x REASON``."""
+        return [f"{n} x {shorten(msg, 300)}" for msg, n in self.dropped.most_common(most)]
 
 
 class RowRunner:
@@ -223,6 +237,8 @@ class RowRunner:
             if "error" in result:
                 self.summary.failed += 1
                 self.summary.errors[result["error"]] += 1
+            elif "dropped" in result:
+                self.summary.dropped[result["dropped"]] += 1
             else:
                 self.summary.done += 1
             if not self.ordered:
@@ -329,7 +345,7 @@ def _resume(out_path: str | os.PathLike[str], id_key: str | None) -> set[Any]:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if not isinstance(rec, dict) or "outputs" not in rec:
+            if not isinstance(rec, dict) or ("outputs" not in rec and "dropped" not in rec):
                 continue
             key = rec.get(id_key) if id_key else rec.get("index")
             if key is not None and not isinstance(key, (dict, list)) and key not in done:

@@ -130,7 +130,11 @@ class Batcher:
                                 fut.set_result(res)
                     continue
             for (_, fut), res in zip(batch, results, strict=True):
-                if not fut.done():
+                if fut.done():
+                    continue
+                if isinstance(res, BaseException):  # this call's own outcome (e.g. a dropped row)
+                    fut.set_exception(res)
+                else:
                     fut.set_result(res)
 
 

@@ -278,7 +278,7 @@ class _Builder:
             return None
         model = graph.models[value]
         want = getattr(cls, "model_kind", None)
-        if want and getattr(model, "kind", None) != want:
+        if want and not model.serves(want):
             self.err(
                 f"node '{name}' ({cls.type_name}) needs a {want} model, but '{value}' is a"
                 f" {model.kind} ({model.backend}); {want} backends: {', '.join(backend_names(want))}",

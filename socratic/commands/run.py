@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import usage
 from ..context import BuildContext
-from ..errors import InputError
+from ..errors import InputError, NodeError, RowDropped
 from ..types import parse_cli_value
 
 
@@ -65,6 +65,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                ordered=not args.unordered, id_key=args.id_column)
             summary = runner.run(args.data, args.out)
             print(json.dumps(summary.as_dict()), file=sys.stderr if args.out is None else sys.stdout)
+            for line in summary.drops():
+                print(f"dropped: {line}", file=sys.stderr)
             for line in summary.report():
                 print(f"error: {line}", file=sys.stderr)
             code = 0 if summary.failed == 0 else 1
@@ -82,7 +84,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             async def once() -> dict:
                 return await plan.arun(values, RunContext(concurrency=args.concurrency))
 
-            outputs = plan.run_sync(values) if plan.all_inline else asyncio.run(once())
+            try:
+                outputs = plan.run_sync(values) if plan.all_inline else asyncio.run(once())
+            except NodeError as exc:
+                if not isinstance(exc.cause, RowDropped):
+                    raise
+                outputs = {"dropped": str(exc.cause)}  # a filter removed this input: not a failure
             print_json(outputs)
             code = 0
     if args.stats:
