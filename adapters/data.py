@@ -130,7 +130,7 @@ def read_captions(
         if not isinstance(image, str) or caps is None:
             raise DataError(f"expected columns '{image_column}' and '{caption_column}'", file=path,
                             line=getattr(row, "line", None))
-        if not os.path.isabs(image):
+        if not os.path.isabs(image) and ".tar#" not in image:
             image = os.path.join(image_root or os.path.dirname(os.path.abspath(path)), image)
         caps = [c.strip() for c in (caps if isinstance(caps, list) else [caps])
                 if isinstance(c, str) and c.strip()]
@@ -145,6 +145,11 @@ def read_captions(
 
 
 def _open_image(path: str) -> Any:
+    """An RGB image from a file or a WebDataset shard member (``SHARD.tar#KEY.jpg``)."""
+    if ".tar#" in path:
+        from socratic.webdata import open_image
+
+        return open_image(path)
     from PIL import Image
 
     with Image.open(path) as im:
@@ -159,7 +164,7 @@ def check_images(records: Sequence[CaptionRecord]) -> tuple[list[CaptionRecord],
         if rec.image in status:
             continue
         report.total += 1
-        if not os.path.isfile(rec.image):
+        if not os.path.isfile(rec.image.partition(".tar#")[0] + (".tar" if ".tar#" in rec.image else "")):
             status[rec.image] = False
             report.add(rec.image, missing=True)
             continue
@@ -224,7 +229,7 @@ class FeatureCache:
         h = hashlib.sha256()
         for p in paths:
             try:
-                st = os.stat(p)
+                st = os.stat(p.partition("#")[0])  # a WebDataset sample: its shard's file
                 h.update(f"{p}|{st.st_size}|{int(st.st_mtime)}\n".encode())
             except OSError:
                 h.update(f"{p}|-\n".encode())

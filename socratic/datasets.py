@@ -1,6 +1,7 @@
 """Rows from data files, one reader per format and one error type.
 
-Formats (``format="auto"`` picks by the path): ``jsonl`` (a JSON object a line), ``csv`` / ``.tsv``
+Formats (``format="auto"`` picks by the path): ``jsonl`` (a JSON object a line), ``webdataset``
+(img2dataset tar shards, ``shards/{00000..00009}.tar``: :mod:`socratic.webdata`), ``csv`` / ``.tsv``
 (a header row; values are text, read by each graph input's type like ``-i`` values), ``coco``
 (COCO ``captions_*.json`` or Karpathy's ``dataset_coco.json``: one row per image with all its
 ``captions``), ``images`` (a folder ``root/<label>/<image files>``: rows ``{image, label}``) and
@@ -36,7 +37,7 @@ from .errors import DataError
 
 PathLike = str | os.PathLike[str]
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-FORMATS = ("jsonl", "csv", "coco", "images", "parquet")
+FORMATS = ("jsonl", "csv", "coco", "images", "parquet", "webdataset")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv", ".json": "coco",
              ".parquet": "parquet"}
 
@@ -70,6 +71,10 @@ def detect_format(path: PathLike, format: str = "auto") -> str:
         return format
     if Path(path).is_dir():
         return "images"
+    from .webdata import is_webdataset
+
+    if is_webdataset(path):
+        return "webdataset"
     suffix = Path(path).suffix.lower()
     if suffix not in _SUFFIXES:
         raise DataError(f"cannot tell the format from '{suffix or 'no suffix'}' (use .jsonl, .csv, .tsv,"
@@ -95,14 +100,18 @@ def iter_records(
     if fmt == "images":
         if not p.is_dir():
             raise DataError("not a directory (expected root/<class>/<image files>)", file=p)
-    elif not p.is_file():
+    elif fmt != "webdataset" and not p.is_file():
         raise DataError("file not found", file=p)
     root = Path(image_root) if image_root is not None else p.absolute().parent
-    reader = {"jsonl": _jsonl, "csv": _csv, "coco": _coco, "images": _images, "parquet": _parquet}[fmt]
     if fmt == "images":
         allowed = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
         rows = _images(p, allowed)
+    elif fmt == "webdataset":
+        from .webdata import read_shards
+
+        rows = read_shards(str(path))
     else:
+        reader = {"jsonl": _jsonl, "csv": _csv, "coco": _coco, "parquet": _parquet}[fmt]
         rows = reader(p, splits) if fmt == "coco" else reader(p)
 
     def resolved() -> Iterator[dict[str, Any] | DataError]:
@@ -114,7 +123,8 @@ def iter_records(
                 continue
             for key in resolve:
                 value = row.get(key)
-                if isinstance(value, str) and value and fmt != "images" and not os.path.isabs(value):
+                if isinstance(value, str) and value and fmt not in ("images", "webdataset") and (
+                        not os.path.isabs(value)):
                     row[key] = str(root / value)
             yield row
 

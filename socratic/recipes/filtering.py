@@ -216,7 +216,7 @@ class CapFilt(Node):
 
 def _size(image: Image) -> tuple[int, int]:
     """(width, height) from the file header (PIL opens lazily), or of an in-memory image."""
-    if image.path is None:
+    if image.path is None or ".tar#" in image.path:  # in memory, or a WebDataset sample
         return image.pil().size
     from PIL import Image as PILImage
 
