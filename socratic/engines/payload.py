@@ -71,7 +71,8 @@ class StagePayload:
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
-    def make(cls, steps: list[Step], keeps: set[Key], concurrency: int, graph: Any, **kw: Any) -> StagePayload:
+    def make(cls, steps: list[Step], keeps: set[Key], concurrency: int, graph: Any,
+             **kw: Any) -> StagePayload:
         bare = [replace(s, node=None, fast_fn=None) for s in steps]
         return cls(bare, [NodeRecipe.of(s.node) for s in steps], set(keeps), concurrency,
                    graph_name=graph.name, inputs=dict(graph.inputs), outputs=dict(graph.plan().outputs), **kw)

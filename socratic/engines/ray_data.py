@@ -107,6 +107,7 @@ class _Reader:
         yield pa.table({INDEX: pa.array(index, pa.int64()), STATE: pa.array(blobs, pa.binary())})
 
     def _row_id(self, index: int, row: Any) -> Any:
-        if not self.id_key or isinstance(row, DataError) or self.id_key in self.inputs or self.id_key in RESERVED:
+        key = self.id_key
+        if not key or isinstance(row, DataError) or key in self.inputs or key in RESERVED:
             return index
-        return row.get(self.id_key, index) if isinstance(row, dict) else index
+        return row.get(key, index) if isinstance(row, dict) else index

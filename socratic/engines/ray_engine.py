@@ -61,7 +61,9 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Any:
         ray.init(**kwargs)
     except ConnectionError as exc:
         raise SocraticError(f"could not join a Ray cluster at '{address}' ({exc}); start one with"
-                            " `ray start --head`, or leave out --ray-address for a local cluster") from None
+                            " `ray start --head`, or leave out --ray-address for a local cluster; a"
+                            " cluster with token authentication (Ray's default) needs RAY_AUTH_MODE=token"
+                            " and its token (~/.ray/auth_token or RAY_AUTH_TOKEN) here") from None
     quiet_logs()
     return ray
 
@@ -106,9 +108,8 @@ def _task_stage(batch: Any, payload: StagePayload) -> Any:
 
 class RayEngine:
     """Runs graphs on Ray Data (see the module docstring). ``address``: the cluster (``None``:
-    a local one); ``rows_per_part``: rows per read task (default: two batches of the largest model
-stage, 8 to 2000: results stream back, and a killed run loses little); ``progress``: Ray's own
-progress bars.
+    a local one); ``rows_per_part``: rows per read task (default :func:`part_size`); ``progress``:
+Ray's own progress bars.
 
     Example:
         >>> from socratic.runner import RowRunner
@@ -210,7 +211,8 @@ progress bars.
         ds = self.pipeline(graph, ray.data.from_arrow(tables), entry="given", exit="result",
                            ordered=max_ahead is not None, concurrency=concurrency)
         async for batch in _batches(ds):
-            for i, blob in zip(batch.column(INDEX).to_pylist(), batch.column(RESULT).to_pylist(), strict=True):
+            blobs = batch.column(RESULT).to_pylist()
+            for i, blob in zip(batch.column(INDEX).to_pylist(), blobs, strict=True):
                 yield i, pickle.loads(blob)
 
     async def records(self, runner: Any, data: str | os.PathLike[str], *, format: str,
@@ -233,9 +235,11 @@ progress bars.
 
 
 def part_size(plan: StagePlan) -> int:
-    """Rows per read task: two batches of the largest model stage, 8 to 2000."""
+    """Rows per read task: four batches of the largest model stage, 8 to 2000 (small enough that
+    results stream back and a killed run loses little, large enough that per-task overhead
+    does not starve the actors)."""
     batches = [s.resources.batch_size for s in plan.stages if s.models]
-    return max(8, min(2000, 2 * max(batches, default=1000)))
+    return max(8, min(2000, 4 * max(batches, default=500)))
 
 
 async def _batches(ds: Any) -> AsyncIterator[Any]:

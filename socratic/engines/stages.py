@@ -37,7 +37,7 @@ from typing import Any
 
 from ..refs import INPUTS
 from ..runner import error_result
-from ..scheduler import Key, Plan, RunContext, Step, compile_plan
+from ..scheduler import Key, Plan, RunContext, Step
 
 #: backends that wait on another machine (an API, a file): a small CPU share by default
 REMOTE_BACKENDS = frozenset({"openai", "langchain", "replay"})
@@ -72,9 +72,10 @@ class StageResources:
 
         low, high = self.replicas
         reps = str(low) if low == high else f"{low}-{high}"
-        text = (f"{mark('replicas', f'actors {reps}')}, {mark('num_cpus', f'num_cpus {_num(self.num_cpus)}')},"
-                f" {mark('num_gpus', f'num_gpus {_num(self.num_gpus)}')},"
-                f" {mark('batch_size', f'batch {self.batch_size}')}")
+        parts = [mark("replicas", f"actors {reps}"), mark("num_cpus", f"num_cpus {_num(self.num_cpus)}"),
+                 mark("num_gpus", f"num_gpus {_num(self.num_gpus)}"),
+                 mark("batch_size", f"batch {self.batch_size}")]
+        text = ", ".join(parts)
         return f"{text} ({self.note})" if self.note else text
 
 
@@ -120,7 +121,8 @@ class StagePlan:
                  "  read    data parts in parallel tasks (JSONL, CSV, Parquet, image folders), row checks"]
         for s in self.stages:
             if s.models:
-                names = ", ".join(f"{n} ({getattr(m, 'name', type(m).__name__)})" for n, m in s.models.items())
+                names = ", ".join(f"{n} ({getattr(m, 'name', type(m).__name__)})"
+                                  for n, m in s.models.items())
                 lines.append(f"  {s.index + 1}. model stage, actor pool of {names}: {', '.join(s.nodes)}")
                 lines.append(f"       {s.resources.describe()}")
             else:
@@ -128,7 +130,8 @@ class StagePlan:
             carried = sorted(f"{n}.{k}" for n, k in s.keeps)
             lines.append(f"       passes on: {', '.join(carried) or 'outputs only'}")
         lines.append("  write   result records to the driver: JSONL file or Parquet folder (resumable)")
-        lines.append("  (* = default; set resources: {num_gpus, num_cpus, replicas, batch_size} in a models: entry)")
+        lines.append("  (* = default, fitted to the cluster's CPUs and GPUs at run time; a models: entry")
+        lines.append("   sets resources: {num_gpus, num_cpus, replicas, batch_size})")
         return "\n".join(lines)
 
     def as_dict(self) -> list[dict[str, Any]]:
@@ -234,8 +237,8 @@ def fit_resources(plan: StagePlan, cpus: float, gpus: float = 0.0) -> list[str]:
         >>> from socratic.spec import load_graph_text
         >>> plan = plan_stages(load_graph_text(_TWO_MODELS))
         >>> _ = fit_resources(plan, cpus=2)
-        >>> [s.resources.num_cpus for s in plan.stages if s.models]
-        [0.5, 0.5]
+        >>> [s.resources.num_cpus for s in plan.stages if s.models]   # 0.25 and 1, scaled to 1 CPU
+        [0.2, 0.8]
     """
     warnings: list[str] = []
     model_stages = [s for s in plan.stages if s.models]
@@ -344,8 +347,3 @@ def _subplan(steps: list[Step]) -> Plan:
         out.append(replace(s, index=i, n_deps=len(inside),
                            dependents=sorted(index[by_old[d]] for d in s.dependents if d in by_old)))
     return Plan(out, {})
-
-
-def build_steps(plan: StagePlan) -> list[Step]:
-    """The plan's steps (compiled from its graph)."""
-    return compile_plan(plan.graph).steps

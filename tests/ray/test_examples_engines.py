@@ -40,7 +40,7 @@ def cases(tiny_clip, tiny_blip):
                                            + [{"image": "missing.jpg"}]),
         "socratic_captioning.yaml": (SCRIPTED + _clip(tiny_clip), [{"image": p} for p in IMAGES]),
         "retrieval.yaml": (_clip(tiny_clip), [{"text": t, "image": p} for t, p in
-                                              zip(["a cat", "a rocket", "coffee", "a person"], IMAGES)]),
+                                              zip(["a cat", "a rocket", "coffee", "a person"], IMAGES, strict=True)]),
         "socratic_vqa.yaml": (SCRIPTED + _clip(tiny_clip) + [f"models.captioner.model={tiny_blip}"],
                               [{"image": p, "question": question} for p in IMAGES[:3]]),
     }
@@ -79,7 +79,7 @@ def _same(a, b, path="records"):
             _same(a[k], b[k], f"{path}.{k}")
     elif isinstance(a, list) and isinstance(b, list):
         assert len(a) == len(b), f"{path}: {len(a)} != {len(b)} items"
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _same(x, y, f"{path}[{i}]")
     else:
         assert a == b, f"{path}: {a!r} != {b!r}"
