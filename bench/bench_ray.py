@@ -123,7 +123,7 @@ def main() -> None:
     clip_dir = make_tiny_open_clip(tmp / "clip", name="bench-tiny-vit").local_dir
 
     start = time.perf_counter()
-    ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level=logging.ERROR)
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, logging_level=logging.ERROR)
     quiet_logs()
     print(f"Ray {ray.__version__}: local cluster of {args.cpus} CPUs started in"
           f" {time.perf_counter() - start:.1f} s (not in the timings below); torch threads {args.threads}")

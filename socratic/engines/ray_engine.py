@@ -53,9 +53,11 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Any:
     kwargs: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": True}
     if env:
         kwargs["runtime_env"] = {"env_vars": env}
-    if address:
-        kwargs["address"] = address
-    else:
+    # no address: $RAY_ADDRESS (set by `ray job submit`), else a new local cluster; never the
+    # cluster some earlier `ray start` on this machine left its address for (ray.init's default)
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    kwargs["address"] = address
+    if address == "local":
         kwargs.update(include_dashboard=False, num_cpus=num_cpus)
     try:
         ray.init(**kwargs)
@@ -102,6 +104,8 @@ def _task_stage(batch: Any, payload: StagePayload) -> Any:
     """A task stage: built once per worker process, then reused."""
     stage = _BUILT.get(payload.key)
     if stage is None:
+        if len(_BUILT) > 32:  # stages of runs long finished
+            _BUILT.clear()
         stage = _BUILT[payload.key] = payload.build()
     return stage(batch)
 

@@ -20,7 +20,8 @@ ray.cloudpickle.register_pickle_by_value(helpers)
 @pytest.fixture(scope="session")
 def ray_cluster():
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
+        # "local": a new cluster, never one that a `ray start` on this machine left behind
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
     quiet_logs()
     yield ray
     ray.shutdown()
