@@ -51,6 +51,16 @@ def context_from(args: argparse.Namespace) -> BuildContext:
     return BuildContext()
 
 
+def _engine(args: argparse.Namespace) -> Any:
+    """The engine of ``--engine`` / ``--ray-address``."""
+    from ..engines import make_engine
+
+    address = getattr(args, "ray_address", None)
+    if address and args.engine != "ray":
+        raise InputError("--ray-address goes with --engine ray")
+    return make_engine(args.engine, address=address) if args.engine == "ray" else make_engine("local")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..spec import load_graph
 
@@ -61,9 +71,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             if args.input or args.inputs:
                 raise InputError("--data takes inputs from each row; do not combine with -i/--inputs")
-            runner = RowRunner(graph, concurrency=args.concurrency, progress=not args.no_progress,
-                               ordered=not args.unordered, id_key=args.id_column)
-            summary = runner.run(args.data, args.out)
+            engine = _engine(args)
+            runner = RowRunner(graph, engine=engine, concurrency=args.concurrency,
+                               progress=not args.no_progress, ordered=not args.unordered,
+                               id_key=args.id_column)
+            try:
+                summary = runner.run(args.data, args.out, rows_per_file=args.rows_per_file)
+            finally:
+                getattr(engine, "close", lambda: None)()
             print(json.dumps(summary.as_dict()), file=sys.stderr if args.out is None else sys.stdout)
             for line in summary.drops():
                 print(f"dropped: {line}", file=sys.stderr)
@@ -78,6 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             if args.out:
                 raise InputError("--out writes one line per row of --data; give --data too")
+            if args.engine != "local":
+                raise InputError(f"--engine {args.engine} runs a dataset: give --data (and --out)")
             values = graph.prepare_inputs(_inputs(graph, args))
             plan = graph.plan()
 
