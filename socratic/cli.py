@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", help="cache folder (default $SOCRATIC_CACHE_DIR or user cache)")
     run.add_argument("--stats", action="store_true", help="print usage counts to stderr")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--stream", action="store_true",
+                     help="print the final text output's tokens as they arrive (one run)")
     _add_common(run)
 
     val = sub.add_parser("validate", help="check graph files completely, offline")

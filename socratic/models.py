@@ -125,6 +125,7 @@ _BACKENDS: dict[str, tuple[str, str]] = {
     "openai": ("llm", "socratic.llm.openai_backend:OpenAILLM"),
     "hf": ("llm", "socratic.llm.hf:HFLLM"),
     "langchain": ("llm", "socratic.llm.langchain_backend:LangChainLLM"),
+    "bridge_llm": ("llm", "socratic.llm.bridge:BridgeLLM"),
     "open_clip": ("clip", "socratic.vision.clip_open:OpenClipModel"),
     "hf_clip": ("clip", "socratic.vision.clip_hf:HFClipModel"),
     "hf_captioner": ("captioner", "socratic.vision.captioner:HFCaptioner"),

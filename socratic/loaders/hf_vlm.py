@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .device import resolve_device, torch_dtype
-from .hub import check_local, hf_errors
+from .hub import check_local, hf_errors, looks_like_path
 from .lock import heavy_import, load_lock
 
 __all__ = ["HFVisionLanguageModel", "is_vision_model", "load_hf_vlm"]
@@ -61,13 +61,14 @@ def _config_file(ref: str, revision: str | None) -> Path | None:
     path = Path(ref).expanduser()
     if path.is_dir():
         return path / "config.json" if (path / "config.json").is_file() else None
-    if path.exists():
+    if path.exists() or looks_like_path(ref):
         return None
     try:
         from huggingface_hub import try_to_load_from_cache
-    except ImportError:
+
+        found = try_to_load_from_cache(ref, "config.json", revision=revision)
+    except Exception:  # not installed, or not a valid hub id
         return None
-    found = try_to_load_from_cache(ref, "config.json", revision=revision)
     return Path(found) if isinstance(found, str) else None
 
 
