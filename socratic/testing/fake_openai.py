@@ -6,7 +6,10 @@ HTTP/1.1 keep-alive): ``POST /v1/chat/completions`` and ``/v1/completions``, als
 ``data: [DONE]``), ``GET /v1/models``, ``/health`` and ``/_fake/stats`` (the request count).
 
 The answer echoes the last user message (chat) or the prompt: ``"echo: <text>"`` (content parts:
-text parts joined by spaces, an image as ``[image]``). ``max_tokens`` (or
+text parts joined by spaces, an image as ``[image WxH]``: a ``data:`` URL is decoded, and one
+that is not a readable image gets 400, as OpenAI answers; other URLs as ``[image]``).
+``vision=False`` answers 400 to any image, ``schemas=False`` to ``response_format:
+json_schema`` (servers without structured outputs). ``max_tokens`` (or
 ``max_completion_tokens``) keeps the first N words, ``stop`` cuts at the first stop string, ``n``
 gives n choices (at temperature > 0 choice i > 0 ends with ``" #i"``). Usage counts words. A body
 that is not a JSON object gets 400. Each completion request first takes the next :class:`Fault` of
@@ -117,6 +120,8 @@ class FakeOpenAIServer:
             message echoes the key it received, as some real servers do (tests check redaction).
         ignore_n: always return a single choice.
         reply: the answer text for a request body, instead of ``"echo: <text>"``.
+        vision: accept image content parts (False: 400, as a text-only model's server does).
+        schemas: accept ``response_format: {type: json_schema}`` (False: 400).
 
     Example:
         >>> from openai import OpenAI
@@ -136,6 +141,8 @@ class FakeOpenAIServer:
     host: str = "127.0.0.1"
     port: int = 0
     reply: Callable[[dict[str, Any]], str] | None = None
+    vision: bool = True
+    schemas: bool = True
 
     def __post_init__(self) -> None:
         self._script: deque[Fault] = deque(self.script)
@@ -285,6 +292,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, msg, "model_not_found")
         elif chat and not isinstance(body.get("messages"), list):
             self._error(400, "'messages' is required", "invalid_request")
+        elif not fake.vision and chat and _has_images(body):
+            self._error(400, f"model {body.get('model')} does not support image inputs", "invalid_request")
+        elif not fake.schemas and (body.get("response_format") or {}).get("type") == "json_schema":
+            self._error(400, "response_format json_schema is not supported", "invalid_request")
         else:
             head = {"id": f"fake-{number}", "object": "chat.completion" if chat else "text_completion",
                     "created": int(time.time()), "model": body.get("model", "")}
@@ -323,11 +334,39 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
 
+def _has_images(body: dict[str, Any]) -> bool:
+    return any(isinstance(m, dict) and isinstance(m.get("content"), list)
+               and any(isinstance(p, dict) and p.get("type") == "image_url" for p in m["content"])
+               for m in body.get("messages") or [])
+
+
+def _image(part: dict[str, Any]) -> str:
+    """``[image WxH]`` for a readable data URL (ValueError otherwise), ``[image]`` for a URL."""
+    ref = part.get("image_url")
+    url = ref.get("url") if isinstance(ref, dict) else ref
+    if not isinstance(url, str) or not url.startswith("data:"):
+        return "[image]"
+    import base64
+    import io
+
+    from PIL import Image
+
+    head, _, payload = url.partition(",")
+    try:
+        if not (head.startswith("data:image/") and head.endswith(";base64")):
+            raise ValueError(head)
+        with Image.open(io.BytesIO(base64.b64decode(payload, validate=True))) as im:
+            return f"[image {im.size[0]}x{im.size[1]}]"
+    except Exception:
+        raise ValueError("an image_url is not a valid base64 image data URL") from None
+
+
 def _text(content: Any) -> str:
-    """A message's content as text: content parts joined by spaces, an image as ``[image]``."""
+    """A message's content as text: content parts joined by spaces, an image as
+    ``[image WxH]``."""
     if isinstance(content, list):
         return " ".join(str(p.get("text", "")) if p.get("type") == "text"
-                        else "[image]" if p.get("type") == "image_url" else f"[{p.get('type')}]"
+                        else _image(p) if p.get("type") == "image_url" else f"[{p.get('type')}]"
                         for p in content if isinstance(p, dict))
     return "" if content is None else str(content)
 
