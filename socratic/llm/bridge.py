@@ -163,9 +163,10 @@ class BridgeLLM(LLM):
                 continue
             parts = [{"type": "text", "text": m.content}] if isinstance(m.content, str) else m.content
             for p in parts:
-                if p["type"] == "text":
+                if p["type"] == "text":  # right after an image, as in training; else spaced
                     if p["text"].strip():
-                        segments.append(("" if not segments else " ") + p["text"].strip())
+                        after_text = bool(segments) and isinstance(segments[-1], str)
+                        segments.append((" " if after_text else "") + p["text"].strip())
                 else:
                     segments.append(open_pil(p["image"], self.config.max_image_pixels))
         if request.prompt is not None:

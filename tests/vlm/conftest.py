@@ -1,17 +1,9 @@
 """Fixtures for the vision-language tests: tiny VLMs (LLaVA, Qwen2-VL, BLIP-2) and a tiny text
-LM built once per session, small image files, the fake OpenAI server per test, and
-`transformers serve` on the tiny LLaVA (once per session, on 127.0.0.1)."""
+LM built once per session, small image files, and the fake OpenAI server per test."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -64,44 +56,3 @@ def pictures(tmp_path_factory) -> SimpleNamespace:
         green=draw("green.jpg", "green", (80, 80)),
         big=draw("big.png", "purple", (1024, 512)),
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def served_vlm(vlms, tmp_path_factory) -> Iterator[SimpleNamespace]:
-    """`transformers serve` on the tiny LLaVA folder (started once, stopped by its PID)."""
-    exe = Path(sys.executable).with_name("transformers")
-    assert exe.exists(), "the transformers CLI (transformers[serving], in .[dev]) is missing"
-    port = _free_port()
-    log = tmp_path_factory.mktemp("serve-vlm") / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(exe), "serve", vlms.llava, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve not ready after 90 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.25)
-        yield SimpleNamespace(base_url=f"http://127.0.0.1:{port}/v1", model=vlms.llava)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)

@@ -4,7 +4,6 @@ outputs checked by validate, pydantic models, and constrained decoding for local
 from __future__ import annotations
 
 import json
-
 from typing import Any
 
 import pytest
