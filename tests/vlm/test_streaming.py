@@ -38,8 +38,9 @@ async def collect(agen):
     return [e async for e in agen]
 
 
-async def test_openai_streams_token_events_natively(fake):
-    model = OpenAILLM(model="m", base_url=fake.base_url, cache=False)
+@pytest.mark.parametrize("transport", ["direct", "sdk"])
+async def test_openai_streams_token_events_natively(fake, transport):
+    model = OpenAILLM(model="m", base_url=fake.base_url, cache=False, transport=transport)
     events = await collect(graph_of(model).astream(topic="owls"))
     kinds = [(e.kind, e.node) for e in events if e.kind != "token"]
     assert kinds == [("node_started", "ask"), ("node_finished", "ask"), ("node_started", "count"),
