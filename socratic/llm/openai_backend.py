@@ -52,6 +52,7 @@ from pydantic import Field, model_validator
 from .. import usage
 from ..errors import LLMError, ModelLoadError
 from .base import LLM, LLMChunk, LLMConfig, LLMRequest, LLMResult, TokenUsage
+from .openai_direct import JSONSafe
 from .openai_errors import MalformedResponse, is_retryable, retry_after, to_llm_error
 from .retry import RetryPolicy, call_with_retries
 
@@ -288,6 +289,8 @@ class OpenAILLM(LLM):
                 continue
             url = data_url(p["image"], max_side=c.max_image_side, max_bytes=c.max_image_bytes,
                            max_pixels=c.max_image_pixels).url
+            if url.startswith("data:"):  # base64: spliced into the body unscanned
+                url = JSONSafe(url)
             detail = p.get("detail") or c.detail
             out.append({"type": "image_url",
                         "image_url": {"url": url, **({"detail": detail} if detail else {})}})

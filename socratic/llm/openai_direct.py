@@ -30,8 +30,49 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+
+
+class JSONSafe(str):
+    """Text known to need no JSON escaping (a base64 ``data:`` URL): spliced into request bodies
+    as it is, instead of being scanned by ``json.dumps`` on every request (a 600 kB image URL
+    costs ~2 ms to encode each time)."""
+
+    __slots__ = ()
+
+
+def dumps(body: Any) -> bytes:
+    """``json.dumps(body)`` as bytes, with :class:`JSONSafe` strings spliced in unscanned.
+
+    Example:
+        >>> url = JSONSafe("data:image/png;base64," + "A" * 300)
+        >>> json.loads(dumps({"a": [url, "b"]})) == {"a": [url, "b"]}
+        True
+    """
+    pieces: list[str] = []
+    nonce = uuid.uuid4().hex  # marks no text can hold by chance
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, JSONSafe) and len(value) > 256:
+            pieces.append(value)
+            return f"{nonce}{len(pieces) - 1}_"
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        return value
+
+    text = json.dumps(swap(body))
+    if not pieces:
+        return text.encode()
+    first, *rest = text.split(nonce)
+    out = [first]
+    for part in rest:
+        index, _, tail = part.partition("_")
+        out += [pieces[int(index)], tail]
+    return "".join(out).encode()
 
 
 class HTTPStatusError(Exception):
@@ -82,7 +123,7 @@ class DirectClient:
         import aiohttp
 
         try:
-            async with self._session.post(self.base_url + path, data=json.dumps(body)) as response:
+            async with self._session.post(self.base_url + path, data=dumps(body)) as response:
                 raw = await response.read()
                 if response.status >= 400:
                     raise HTTPStatusError(response.status, response.headers, raw.decode(errors="replace"))
@@ -96,7 +137,7 @@ class DirectClient:
         import aiohttp
 
         try:
-            async with self._session.post(self.base_url + path, data=json.dumps(body)) as response:
+            async with self._session.post(self.base_url + path, data=dumps(body)) as response:
                 if response.status >= 400:
                     raw = await response.read()
                     raise HTTPStatusError(response.status, response.headers, raw.decode(errors="replace"))
