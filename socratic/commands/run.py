@@ -61,6 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             if args.input or args.inputs:
                 raise InputError("--data takes inputs from each row; do not combine with -i/--inputs")
+            if getattr(args, "stream", False):
+                raise InputError("--stream prints the tokens of one run; it does not combine with --data")
             runner = RowRunner(graph, concurrency=args.concurrency, progress=not args.no_progress,
                                ordered=not args.unordered, id_key=args.id_column)
             summary = runner.run(args.data, args.out)

@@ -81,7 +81,8 @@ def _content(message: BaseMessage) -> str | list[dict[str, Any]]:
         elif isinstance(block, dict) and block.get("type") in ("image", "image_url"):
             detail = (block.get("image_url") or {}).get("detail") if block.get("type") == "image_url" \
                 and isinstance(block.get("image_url"), dict) else None
-            parts.append({"type": "image", "image": _image_of(block), **({"detail": detail} if detail else {})})
+            extra = {"detail": detail} if detail else {}
+            parts.append({"type": "image", "image": _image_of(block), **extra})
         else:
             kind = block.get("type") if isinstance(block, dict) else type(block).__name__
             raise ValueError(f"SocraticChatModel handles text and images, not '{kind}' content")

@@ -28,11 +28,10 @@ Example:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from collections.abc import AsyncIterator
 
 from .. import usage
 from ..cache import request_key

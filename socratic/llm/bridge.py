@@ -110,7 +110,7 @@ class BridgeLLM(LLM):
         future: asyncio.Future[LLMResult] = loop.create_future()
         queue.append((request, future))
         if len(queue) == 1:
-            loop.create_task(self._flush())
+            self._flusher = loop.create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
@@ -196,7 +196,7 @@ def _single_image_first(request: LLMRequest) -> bool:
     seen_text = False
     for m in request.messages or []:
         if isinstance(m.content, str):
-            seen_text = seen_text or bool(m.content.strip()) and m.role != "system"
+            seen_text = seen_text or (bool(m.content.strip()) and m.role != "system")
             continue
         for p in m.content:
             if p["type"] == "image":

@@ -58,7 +58,7 @@ from ..errors import ModelLoadError
 from .base import LLM, LLMChunk, LLMConfig, LLMRequest, LLMResult, TokenUsage
 
 if TYPE_CHECKING:
-    from ..loaders import HFLanguageModel
+    pass
 
 
 class HFConfig(LLMConfig):

@@ -93,7 +93,7 @@ class ConnectError(Exception):
     """The connection failed or dropped before an answer (retried)."""
 
 
-class TimeoutError_(Exception):  # noqa: N801 - not the builtin
+class TimeoutError_(Exception):
     """No answer within the timeout (retried)."""
 
 

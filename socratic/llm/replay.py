@@ -66,8 +66,8 @@ def recorded_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     Example:
         >>> recorded_messages([{"role": "user", "content": [
-        ...     {"type": "image", "image": "sha256:ab"}, {"type": "text", "text": "hi"}]}])
-        [{'role': 'user', 'content': [{'type': 'image', 'image': 'sha256:ab'}, {'type': 'text', 'text': 'hi'}]}]
+        ...     {"type": "image", "image": "sha256:ab"}, {"type": "text", "text": "hi"}]}])[0]["content"]
+        [{'type': 'image', 'image': 'sha256:ab'}, {'type': 'text', 'text': 'hi'}]
     """
     out = []
     for m in messages:
@@ -234,10 +234,10 @@ class ReplayLLM(LLM):
                 "(record it with mode: record, or add a line with match: messages)"
             )
         if len(texts) < request.n:
+            last = (request.messages[-1].text if request.messages else request.prompt or "")[:200]
             raise LLMError(
                 f"replay: {self.config.path} holds {len(texts)} answer(s) for the request with "
-                f"last user message {(request.messages or [])[-1].text[:200] if request.messages else request.prompt!r}, "
-                f"but {request.n} were asked for"
+                f"last user message {last!r}, but {request.n} were asked for"
             )
         return LLMResult(texts=texts[: request.n], model=self.config.model or "replay")
 

@@ -1,7 +1,8 @@
 """Helpers for testing code built on socratic, offline (see docs/testing.md): a fault-injecting
 OpenAI-compatible server, and tiny models built in about a second each (one BPE tokenizer, GPT-2
 / Llama / T5, open_clip and transformers CLIP / SigLIP, BLIP / GIT captioners, shapes-world
-stand-ins for pretrained LMs and image towers, LLaVA / Qwen2-VL / BLIP-2 vision-language models). Importing it is cheap; names load on first use.
+stand-ins for pretrained LMs and image towers, LLaVA / Qwen2-VL / BLIP-2 vision-language
+models). Importing it is cheap; names load on first use.
 
 Example:
     >>> from socratic.testing import FakeOpenAIServer, Fault

@@ -66,7 +66,8 @@ def make_tiny_vlm(out_dir: str | os.PathLike[str], family: Family = "llava", *, 
         tok.chat_template = template
         vision = hf.CLIPVisionConfig(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
                                      num_attention_heads=2, image_size=32, patch_size=8)
-        config = hf.LlavaConfig(vision_config=vision, text_config=hf.LlamaConfig(**_llama(tok, width, init_std)),
+        text = hf.LlamaConfig(**_llama(tok, width, init_std))
+        config = hf.LlavaConfig(vision_config=vision, text_config=text,
                                 image_token_index=tok.convert_tokens_to_ids("<image>"),
                                 vision_feature_layer=-1, vision_feature_select_strategy="default")
         model: Any = hf.LlavaForConditionalGeneration(config)
