@@ -190,7 +190,8 @@ class Generate(Node):
         )
 
     def _attach(self, messages: list[dict[str, Any]], images: Any) -> list[dict[str, Any]]:
-        """Put ``images`` before the text of the last user message; set ``detail`` on all."""
+        """Put ``images`` before the text of the last user message; ``detail`` goes to every
+        image that does not set its own."""
         values = [] if images is None else images if isinstance(images, (list, tuple)) else [images]
         extra = {"detail": self.detail} if self.detail else {}
         parts = [{"type": "image", "image": Image.from_value(v), **extra} for v in values]
@@ -201,7 +202,7 @@ class Generate(Node):
         for i, m in enumerate(messages):
             content = m["content"]
             if self.detail and not isinstance(content, str):
-                content = [{**p, **extra} if p["type"] == "image" else p for p in content]
+                content = [{**extra, **p} if p["type"] == "image" else p for p in content]
             if i == last and parts:
                 old = [{"type": "text", "text": content}] if isinstance(content, str) else content
                 content = parts + [p for p in old if p["type"] != "text" or p["text"]]
