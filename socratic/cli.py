@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", help="cache folder (default $SOCRATIC_CACHE_DIR or user cache)")
     run.add_argument("--stats", action="store_true", help="print usage counts to stderr")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--stream", action="store_true",
+                     help="print the final text output's tokens as they arrive (one run)")
     _add_common(run)
 
     val = sub.add_parser("validate", help="check graph files completely, offline")
@@ -142,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="join --predictions to data rows by this column (default: row position)")
     ev.add_argument("--output", metavar="NAME", help="the graph output to score (label / caption)")
     ev.add_argument("--out", default="eval_results", help="output folder (JSON + PNG plots)")
+    ev.add_argument("--compare", nargs="+", metavar="GRAPH", default=[],
+                    help="more graphs run on the same rows (e.g. a direct VLM beside a Socratic"
+                         " pipeline): one table and plot of metrics, requests, tokens, seconds")
     ev.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
     ev.add_argument("--concurrency", type=_positive_int, default=8)
     ev.add_argument("--no-cache", action="store_true")

@@ -394,6 +394,9 @@ class Graph:
                     errors.append(self._err(self._no_input_message(entry, socket), entry.where(socket),
                                             kind="no_such_input", node=entry.name, socket=socket))
             bound = {*entry.bindings, *entry.constants, *entry.for_each}
+            for message in getattr(entry.node, "binding_problems", lambda _: [])(bound):
+                errors.append(self._err(f"node '{entry.name}': {message}", entry.where(),
+                                        kind="binding", node=entry.name))
             for sname, sock in entry.inputs.items():
                 if sock.required and sname not in bound:
                     origin = f" ({sock.description})" if sock.description else ""
@@ -461,6 +464,84 @@ class Graph:
         """Run once inside an event loop."""
         plan = self.plan()
         return await plan.arun(self.prepare_inputs(inputs))
+
+    async def astream(
+        self, rows: Iterable[Any] | None = None, /, *, concurrency: int = 8, **inputs: Any
+    ) -> AsyncIterator[Any]:
+        """Run and yield :class:`~socratic.scheduler.Event` objects as things happen: nodes
+        started / finished / failed, token deltas of LLM nodes (``token``), and the end
+        (``finished`` with the outputs). One run takes ``inputs`` (a failure raises after its
+        ``node_failed`` event); a dataset run takes ``rows`` (events carry the row index, each
+        row ends with ``finished`` or ``failed``, and a failing row never stops the others).
+
+        Example:
+            >>> import asyncio
+            >>> from socratic import Graph, node
+            >>> @node
+            ... def up(text: str) -> str:
+            ...     return text.upper()
+            >>> g = Graph(); g.add_input("x", str); g.add("up", up, text="inputs.x")
+            >>> g.add_output("y", "up.output")
+            >>> async def kinds():
+            ...     return [(e.kind, e.node) async for e in g.astream(x="hi")]
+            >>> asyncio.run(kinds())
+            [('node_started', 'up'), ('node_finished', 'up'), ('finished', None)]
+        """
+        import asyncio
+
+        from .scheduler import Emitter, Event, RunContext, _emitter
+
+        plan = self.plan()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        done = object()
+        ctx = RunContext(concurrency=max(16, concurrency))
+
+        async def one(row: int | None, given: dict[str, Any]) -> None:
+            emitter = Emitter(queue, row)
+            _emitter.set(emitter)  # this task's context only
+            try:
+                outputs = await plan.arun(self.prepare_inputs(given), ctx)
+            except Exception as exc:
+                emitter.emit("failed", node=getattr(exc, "node", None), error=exc)
+                if row is None:
+                    raise
+                return
+            emitter.emit("finished", outputs=outputs)
+
+        async def drive() -> None:
+            try:
+                if rows is None:
+                    await one(None, inputs)
+                    return
+                limit = asyncio.Semaphore(concurrency)
+                tasks = []
+                for i, row in enumerate(rows):
+                    await limit.acquire()
+                    if isinstance(row, BaseException) or not isinstance(row, dict):
+                        error = row if isinstance(row, BaseException) else InputError(
+                            f"row {i} is {type(row).__name__}, not a mapping of inputs")
+                        queue.put_nowait(Event("failed", row=i, error=error))
+                        limit.release()
+                        continue
+                    given = {k: v for k, v in row.items() if k in self.inputs}
+                    task = asyncio.ensure_future(one(i, given))
+                    task.add_done_callback(lambda _t: limit.release())
+                    tasks.append(task)
+                await asyncio.gather(*tasks)
+            finally:
+                queue.put_nowait(done)
+
+        runner = asyncio.ensure_future(drive())
+        try:
+            while True:
+                event = await queue.get()
+                if event is done:
+                    break
+                yield event
+            await runner  # raises a single run's error
+        finally:
+            if not runner.done():
+                runner.cancel()
 
     def run_many(
         self, rows: Iterable[dict[str, Any]], *, concurrency: int = 8

@@ -183,6 +183,7 @@ _BACKENDS: dict[str, tuple[str, str]] = {
     "hf": ("llm", "socratic.llm.hf:HFLLM"),
     "langchain": ("llm", "socratic.llm.langchain_backend:LangChainLLM"),
     "vllm": ("llm", "socratic.llm.vllm:VLLMLLM"),
+    "bridge_llm": ("llm", "socratic.llm.bridge:BridgeLLM"),
     "open_clip": ("clip", "socratic.vision.clip_open:OpenClipModel"),
     "hf_clip": ("clip", "socratic.vision.clip_hf:HFClipModel"),
     "hf_captioner": ("captioner", "socratic.vision.captioner:HFCaptioner"),

@@ -15,6 +15,12 @@ Chat templates split into messages with role markers, each alone on its line::
 Few-shot examples (``shots``) render as user/assistant pairs: each shot's variables go through
 the last user section, and its ``answer`` becomes the assistant message.
 
+Images go between the text where the ``image`` filter puts them: ``{{ photo | image }}`` (a
+path, PIL image or :class:`~socratic.types.Image`; a list puts each one; ``none`` puts nothing;
+``image('low')`` sets the detail). The message then holds text and image parts in that order,
+so few-shot shots carry their own images. A variable used only through ``| image`` becomes an
+input of type ``union[image, list[image]]``.
+
 Example:
     >>> t = PromptTemplate.from_string("<|system|>\\nBe brief.\\n<|user|>\\nQ: {{ q }}")
     >>> sorted(t.variables)
@@ -52,14 +58,69 @@ from typing import Any
 from .errors import GraphError, SocraticError, did_you_mean, shorten
 
 _ROLE_LINE = re.compile(r"^[ \t]*<\|(system|user|assistant)\|>[ \t]*$", re.MULTILINE)
+_SINK = "socratic:images"  # the render's image list (a name no template can spell)
+_MARK = re.compile("\x00img(\\d+)\x00")
+
+
+def _image_filter(context: Any, value: Any, detail: str | None = None) -> str:
+    """``{{ x | image }}``: register the image(s) for this render, return their place marks."""
+    from .types import Image
+
+    sink = context.get(_SINK)
+    if sink is None:
+        raise SocraticError("the image filter works in llm.generate prompts only")
+    if detail not in (None, "auto", "low", "high"):
+        raise SocraticError(f"image filter: detail must be auto, low or high, not {detail!r}")
+    values = value if isinstance(value, (list, tuple)) else [] if value is None else [value]
+    marks = []
+    for v in values:
+        try:
+            image = Image.from_value(v)
+        except TypeError as exc:
+            raise SocraticError(f"image filter: {exc}") from None
+        sink.append({"type": "image", "image": image, **({"detail": detail} if detail else {})})
+        marks.append(f"\x00img{len(sink) - 1}\x00")
+    return "".join(marks)
 
 
 @lru_cache(maxsize=1)
 def _env() -> Any:
+    from jinja2 import pass_context
+
     from .sandbox import LimitedSandbox
 
-    return LimitedSandbox(autoescape=False, keep_trailing_newline=False, trim_blocks=True,
-                          lstrip_blocks=True)
+    env = LimitedSandbox(autoescape=False, keep_trailing_newline=False, trim_blocks=True,
+                         lstrip_blocks=True)
+    env.filters["image"] = pass_context(_image_filter)
+    return env
+
+
+def _parts(text: str, images: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """Rendered text with image marks -> plain text, or text and image parts in order."""
+    if not images:
+        return text
+    parts: list[dict[str, Any]] = []
+    pos = 0
+    for m in _MARK.finditer(text):
+        chunk = text[pos : m.start()]
+        if chunk.strip():
+            parts.append({"type": "text", "text": chunk.strip()})
+        parts.append(images[int(m.group(1))])
+        pos = m.end()
+    if text[pos:].strip():
+        parts.append({"type": "text", "text": text[pos:].strip()})
+    return parts
+
+
+def _image_variables(ast: Any) -> set[str]:
+    """Variables used only as ``{{ name | image }}`` (they become image inputs)."""
+    from jinja2 import nodes
+
+    filters = [f for f in ast.find_all(nodes.Filter) if f.name == "image"]
+    imaged = {f.node.name for f in filters if isinstance(f.node, nodes.Name)}
+    filtered = {id(f.node) for f in filters}
+    mixed = {n.name for n in ast.find_all(nodes.Name) if n.name in imaged and id(n) not in filtered}
+    return imaged - mixed
 
 
 def _unsafe_attributes(ast: Any) -> list[str]:
@@ -105,6 +166,10 @@ class PromptTemplate:
                 f"prompt '{name}' reaches Python internals ('{bad[0]}'): not allowed in the sandbox"
             )
         self.variables: set[str] = set(meta.find_undeclared_variables(ast))
+        #: variables used only through the image filter
+        self.image_variables: set[str] = _image_variables(ast) & self.variables
+        #: whether the template places images (the image filter appears)
+        self.has_images = any(f.name == "image" for f in ast.find_all(nodes.Filter))
         self._template = env.from_string(source)
         self._sections = self._split(source)
         # each chat section compiled once (rendering must not recompile per call)
@@ -133,10 +198,13 @@ class PromptTemplate:
     def is_chat(self) -> bool:
         return bool(self._sections)
 
-    def _render_text(self, template: Any, variables: dict[str, Any]) -> str:
+    def _render_text(self, template: Any, variables: dict[str, Any],
+                     sink: list[dict[str, Any]] | None = None) -> str:
         from jinja2 import UndefinedError
         from jinja2.exceptions import SecurityError
 
+        if self.has_images:
+            variables = {**variables, _SINK: sink}
         try:
             return _env().render_limited(template, variables)
         except UndefinedError as exc:
@@ -144,14 +212,22 @@ class PromptTemplate:
         except SecurityError as exc:
             raise SocraticError(f"prompt '{self.name}': {exc}") from None
 
+    def _render_content(self, template: Any, variables: dict[str, Any]) -> str | list[dict[str, Any]]:
+        sink: list[dict[str, Any]] = []
+        text = self._render_text(template, variables, sink).strip()
+        return _parts(text, sink)
+
     def render(self, variables: dict[str, Any]) -> str:
         """Render to one string (role markers, if any, are kept as text)."""
+        if self.has_images:
+            raise SocraticError(f"prompt '{self.name}' places images: render it as messages")
         return self._render_text(self._template, variables).strip()
 
     def render_messages(
         self, variables: dict[str, Any], shots: Iterable[dict[str, Any]] | None = None
-    ) -> list[dict[str, str]]:
-        """Render to chat messages; ``shots`` add user/assistant pairs before the last user."""
+    ) -> list[dict[str, Any]]:
+        """Render to chat messages; ``shots`` add user/assistant pairs before the last user.
+        A message that places images has a list of text and image parts as its content."""
         sections = self._compiled
         last_user = max(i for i, (role, _) in enumerate(sections) if role == "user") if any(
             r == "user" for r, _ in sections
@@ -163,9 +239,11 @@ class PromptTemplate:
                     if "answer" not in shot:
                         raise SocraticError(f"prompt '{self.name}': shot {k} has no 'answer'")
                     shot_vars = {**variables, **shot}
-                    messages.append({"role": "user", "content": self._render_text(tmpl, shot_vars).strip()})
+                    messages.append({"role": "user", "content": self._render_content(tmpl, shot_vars)})
                     messages.append({"role": "assistant", "content": str(shot["answer"])})
-            content = self._render_text(tmpl, variables).strip()
+            content = self._render_content(tmpl, variables)
+            if not isinstance(content, str) and role != "user":
+                raise SocraticError(f"prompt '{self.name}': images go in user sections, not {role}")
             messages.append({"role": role, "content": content})
         return messages
 

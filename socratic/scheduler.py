@@ -23,7 +23,9 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +35,63 @@ from .node import FunctionNode, Node
 from .refs import INPUTS, Pack, Ref
 
 Key = tuple[str, str]
+
+
+# --------------------------------------------------------------------------- streaming events
+
+@dataclass
+class Event:
+    """One event of a streamed run (:meth:`socratic.graph.Graph.astream`).
+
+    ``kind``: ``node_started`` / ``node_finished`` / ``node_failed`` (``node``, ``item`` for a
+    ``for_each`` item, ``error``), ``token`` (``text``: a delta of the answer of LLM node
+    ``node``, sample ``index``), ``finished`` / ``failed`` (a run or a dataset row: ``outputs``
+    or ``error``). ``row`` is the row index in dataset runs, else None.
+
+    Example:
+        >>> Event("token", node="ask", text="Hel").text
+        'Hel'
+    """
+
+    kind: str
+    node: str | None = None
+    row: int | None = None
+    item: int | None = None
+    text: str = ""
+    index: int = 0
+    outputs: dict[str, Any] | None = None
+    error: BaseException | None = None
+    time: float = field(default_factory=time.monotonic)
+
+
+class Emitter:
+    """Where events of the current row / node go (a contextvar holds it while a run streams)."""
+
+    __slots__ = ("item", "node", "queue", "row")
+
+    def __init__(self, queue: asyncio.Queue[Any], row: int | None = None, node: str | None = None,
+                 item: int | None = None) -> None:
+        self.queue, self.row, self.node, self.item = queue, row, node, item
+
+    def at(self, node: str | None = None, item: int | None = None) -> Emitter:
+        return Emitter(self.queue, self.row, node if node is not None else self.node, item)
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        self.queue.put_nowait(Event(kind, node=fields.pop("node", self.node), row=self.row,
+                                    item=fields.pop("item", self.item), **fields))
+
+    def token(self, text: str, index: int = 0) -> None:
+        """A delta of the answer of the node that runs now."""
+        self.emit("token", text=text, index=index)
+
+
+_emitter: contextvars.ContextVar[Emitter | None] = contextvars.ContextVar("socratic_events", default=None)
+
+
+def current_events() -> Emitter | None:
+    """The emitter of the node running now when the run streams, else None (nodes that stream
+    tokens, like ``llm.generate``, check this)."""
+    return _emitter.get()
 
 
 @dataclass
@@ -214,6 +273,19 @@ class Plan:
     # -- pure sync --------------------------------------------------------------------------
     def _exec_inline(self, step: Step, vals: dict[Key, Any]) -> None:
         """Run a sync, non-blocking node right here and store its outputs."""
+        events = _emitter.get()
+        if events is not None:
+            events.emit("node_started", node=step.name)
+            try:
+                self._exec_inline_quiet(step, vals)
+            except Exception as exc:
+                events.emit("node_failed", node=step.name, error=exc)
+                raise
+            events.emit("node_finished", node=step.name)
+            return
+        self._exec_inline_quiet(step, vals)
+
+    def _exec_inline_quiet(self, step: Step, vals: dict[Key, Any]) -> None:
         kw = self._kwargs(step, vals)
         try:
             if step.fast_fn is not None:
@@ -260,7 +332,7 @@ class Plan:
     # -- async --------------------------------------------------------------------------
     async def _call(self, step: Step, call: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         node = step.node
-        if node.batchable:
+        if node.batchable and _emitter.get() is None:  # streamed calls run one by one
             return _output(step, await ctx.batcher(node).submit(call))
         limit = ctx.model_limit(node)
         async with ctx.global_limit:
@@ -270,6 +342,24 @@ class Plan:
                 return _output(step, await node.arun(**call))
 
     async def _run_step(
+        self, step: Step, values: dict[Key, Any], ctx: RunContext
+    ) -> dict[str, Any]:
+        events = _emitter.get()
+        if events is None:
+            return await self._run_step_quiet(step, values, ctx)
+        token = _emitter.set(events.at(step.name))
+        events.emit("node_started", node=step.name)
+        try:
+            result = await self._run_step_quiet(step, values, ctx)
+        except Exception as exc:
+            events.emit("node_failed", node=step.name, error=exc)
+            raise
+        finally:
+            _emitter.reset(token)
+        events.emit("node_finished", node=step.name)
+        return result
+
+    async def _run_step_quiet(
         self, step: Step, values: dict[Key, Any], ctx: RunContext
     ) -> dict[str, Any]:
         kw = self._kwargs(step, values)
@@ -286,6 +376,9 @@ class Plan:
             raise NodeError(step.name, exc) from exc
 
         async def one(i: int, item: dict[str, Any]) -> dict[str, Any]:
+            events = _emitter.get()
+            if events is not None:
+                _emitter.set(events.at(step.name, i))  # this task's own context
             try:
                 return await self._call(step, item, ctx)
             except Exception as exc:

@@ -56,19 +56,30 @@ class Image:
         True
     """
 
-    __slots__ = ("_pil", "path")
+    __slots__ = ("_pil", "cached_digest", "path")
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, pil: Any = None) -> None:
         if path is None and pil is None:
             raise ValueError("Image needs a path or a PIL image")
         self.path = os.fspath(path) if path is not None else None
         self._pil = pil
+        self.cached_digest: str | None = None  # content hash, set by socratic.llm.images
+
+    @property
+    def url(self) -> str | None:
+        """The address of an ``http(s)://`` image (sent as-is by API backends), else None."""
+        p = self.path
+        return p if p is not None and p.startswith(("http://", "https://")) else None
 
     @classmethod
     def from_value(cls, value: Any) -> Image:
         """Turn a path string, ``{"path": ...}`` mapping, PIL image or Image into an Image."""
         if isinstance(value, Image):
             return value
+        if isinstance(value, str) and value.startswith("data:image/"):
+            from .llm.images import decode_data_url
+
+            return decode_data_url(value)
         if isinstance(value, (str, os.PathLike)):
             return cls(value)
         if isinstance(value, dict) and "path" in value:

@@ -71,6 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             if args.input or args.inputs:
                 raise InputError("--data takes inputs from each row; do not combine with -i/--inputs")
+            if getattr(args, "stream", False):
+                raise InputError("--stream prints the tokens of one run; it does not combine with --data")
             engine = _engine(args)
             runner = RowRunner(graph, engine=engine, concurrency=args.concurrency,
                                progress=not args.no_progress, ordered=not args.unordered,
@@ -95,6 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 raise InputError("--out writes one line per row of --data; give --data too")
             if args.engine != "local":
                 raise InputError(f"--engine {args.engine} runs a dataset: give --data (and --out)")
+            if getattr(args, "stream", False):
+                return _streamed(graph, _inputs(graph, args), args, stats)
             values = graph.prepare_inputs(_inputs(graph, args))
             plan = graph.plan()
 
@@ -112,3 +116,52 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.stats:
         print(json.dumps({"usage": stats.as_dict()}), file=sys.stderr)
     return code
+
+
+def stream_target(graph: Any) -> tuple[str, str] | None:
+    """``(output name, node)``: the last graph output that is text made by an LLM node."""
+    from ..nodes.llm import Generate
+
+    found = None
+    for name, ref in graph.outputs.items():
+        entry = graph.nodes.get(ref.node)
+        if entry is not None and isinstance(entry.node, Generate) and ref.socket in ("text", "output"):
+            found = (name, ref.node)
+    return found
+
+
+def _streamed(graph: Any, given: dict[str, Any], args: argparse.Namespace, stats: Any) -> int:
+    """``run --stream``: the tokens of the final text output on stdout as they arrive; the
+    other outputs (if any) as JSON on stderr at the end."""
+    import asyncio
+
+    target = stream_target(graph)
+    if target is None:
+        raise InputError(f"--stream: graph '{graph.name}' has no output made by an llm.generate node")
+    name, node = target
+
+    async def go() -> dict[str, Any]:
+        outputs: dict[str, Any] = {}
+        item = None
+        async for event in graph.astream(concurrency=args.concurrency, **given):
+            if event.kind == "token" and event.node == node and event.index == 0:
+                if item is not None and event.item != item:
+                    sys.stdout.write("\n")
+                item = event.item
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif event.kind == "finished":
+                outputs = event.outputs or {}
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return outputs
+
+    outputs = asyncio.run(go())
+    rest = {k: v for k, v in outputs.items() if k != name}
+    if rest:
+        from ..types import to_jsonable
+
+        print(json.dumps(to_jsonable(rest)), file=sys.stderr)
+    if args.stats:
+        print(json.dumps({"usage": stats.as_dict()}), file=sys.stderr)
+    return 0

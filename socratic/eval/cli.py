@@ -17,6 +17,10 @@ records are joined to the data rows by row position (``index``), or by a column 
 (``--key id``: a data column passed through to the output). ``--output NAME`` picks the graph
 output to score (default ``label`` / ``caption``).
 
+``--compare GRAPH ...`` runs more graphs on the same rows (a direct VLM beside a Socratic
+pipeline): each graph's results go to ``--out/<graph>/``, and ``comparison.json`` /
+``comparison.png`` put them side by side (the task's metrics, requests, tokens, seconds).
+
 Results go to ``--out`` (``results.json``, ``predictions.jsonl``, ``*.png``). Plots need the
 ``plots`` extra (matplotlib); without it the numbers are written and the plots skipped with a
 warning said at the start.
@@ -254,10 +258,70 @@ def eval_caption(
     return report
 
 
+_HEADLINE = {"classify": ("top1", "mean_per_class"), "caption": ("CIDEr", "BLEU-4", "ROUGE-L"),
+             "retrieval": ("i2t R@1", "t2i R@1")}
+
+
+def eval_compare(args: argparse.Namespace, plots: _Plots) -> int:
+    """Run the task once per graph (the main one and ``--compare``) on the same rows; one
+    table (stdout, ``comparison.json``) and one plot of the headline metric."""
+    import time
+
+    from .. import usage
+    from ..commands.run import context_from
+    from ..spec import load_graph
+
+    if args.predictions:
+        raise InputError("--compare runs graphs: give graph files, not --predictions")
+    out = Path(args.out)
+    table: list[dict[str, Any]] = []
+    for path in [args.graph, *args.compare]:
+        graph = load_graph(path, overrides=args.set, context=context_from(args))
+        name = Path(path).stem
+        with usage.track() as stats:
+            start = time.perf_counter()
+            if args.task == "classify":
+                report = eval_classify(graph, args.data, out / name, args.concurrency,
+                                       output=args.output or "label", plots=plots)
+            elif args.task == "caption":
+                report = eval_caption(graph, args.data, out / name, args.concurrency,
+                                      output=args.output or "caption", plots=plots)
+            else:
+                report = eval_retrieval(graph, args.data, out / name, plots=plots)
+            seconds = time.perf_counter() - start
+        counts = stats.as_dict()
+        table.append({"graph": name, **{k: report.get(k) for k in _HEADLINE[args.task]},
+                      "failed": len(report.get("failed", [])), "requests": counts["requests"],
+                      "cache_hits": counts["cache_hits"],
+                      "tokens": counts["prompt_tokens"] + counts["completion_tokens"],
+                      "seconds": round(seconds, 2)})
+    metric = _HEADLINE[args.task][0]
+    drawn = plots.draw("plot_per_class_accuracy", {r["graph"]: r[metric] or 0.0 for r in table},
+                       out / "comparison.png", title=f"{args.task}: {metric} per graph (same rows)",
+                       sort=False)
+    _write(out, "comparison.json", {"task": args.task, "data": args.data, "rows": table, "plots": drawn})
+    cols = list(table[0])
+    widths = {c: max(len(c), *(len(_cell(r[c])) for r in table)) for c in cols}
+    print(" | ".join(c.ljust(widths[c]) for c in cols))
+    print("-+-".join("-" * widths[c] for c in cols))
+    for r in table:
+        print(" | ".join(_cell(r[c]).ljust(widths[c]) for c in cols))
+    print(json.dumps({"comparison": str(out / "comparison.json")}))
+    return 0
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "-" if value is None else str(value)
+
+
 def eval_main(args: argparse.Namespace) -> int:
     from ..commands.run import context_from
     from ..spec import load_graph
 
+    if getattr(args, "compare", None):
+        if args.graph is None:
+            raise InputError("--compare needs the first graph too: socratic eval TASK GRAPH --compare GRAPH2")
+        return eval_compare(args, _Plots())
     if (args.graph is None) == (args.predictions is None):
         raise InputError(f"socratic eval {args.task} needs a graph file or --predictions (one of them)")
     if args.predictions and args.task == "retrieval":

@@ -46,24 +46,54 @@ def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-def _text(message: BaseMessage) -> str:
+def _image_of(block: dict[str, Any]) -> Any:
+    """An image content block (OpenAI ``image_url``, v1 ``image`` with base64 / url, v0
+    ``source_type``) -> a socratic Image (data URLs decoded; http(s) URLs kept as URLs)."""
+    from ..llm.images import decode_data_url
+    from ..types import Image
+
+    kind = block.get("type")
+    if kind == "image_url":
+        ref = block.get("image_url")
+        url = ref.get("url") if isinstance(ref, dict) else ref
+    elif block.get("base64") or block.get("source_type") == "base64":
+        data = block.get("base64") or block.get("data")
+        url = f"data:{block.get('mime_type') or 'image/png'};base64,{data}"
+    else:
+        url = block.get("url")
+    if not isinstance(url, str) or not url.startswith(("data:", "http://", "https://")):
+        raise ValueError(f"SocraticChatModel reads images as data: or http(s) URLs or base64, not"
+                         f" {str(block)[:80]}")
+    return decode_data_url(url) if url.startswith("data:") else Image(url)
+
+
+def _content(message: BaseMessage) -> str | list[dict[str, Any]]:
+    """A LangChain message's content as socratic content: text, or text and image parts."""
     content = message.content
     if isinstance(content, str):
         return content
-    parts = []
+    parts: list[dict[str, Any]] = []
     for block in content:
         if isinstance(block, str):
-            parts.append(block)
+            parts.append({"type": "text", "text": block})
         elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
+            parts.append({"type": "text", "text": str(block.get("text", ""))})
+        elif isinstance(block, dict) and block.get("type") in ("image", "image_url"):
+            detail = (block.get("image_url") or {}).get("detail") if block.get("type") == "image_url" \
+                and isinstance(block.get("image_url"), dict) else None
+            extra = {"detail": detail} if detail else {}
+            parts.append({"type": "image", "image": _image_of(block), **extra})
         else:
             kind = block.get("type") if isinstance(block, dict) else type(block).__name__
-            raise ValueError(f"SocraticChatModel handles text only, not '{kind}' content")
-    return "".join(parts)
+            raise ValueError(f"SocraticChatModel handles text and images, not '{kind}' content")
+    if all(p["type"] == "text" for p in parts):
+        return "".join(p["text"] for p in parts)
+    return parts
 
 
-def to_socratic_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
-    """LangChain messages -> socratic chat messages (system / user / assistant text only)."""
+def to_socratic_messages(messages: list[BaseMessage]) -> list[dict[str, Any]]:
+    """LangChain messages -> socratic chat messages (system / user / assistant; text and
+    images)."""
     out = []
     for m in messages:
         role = m.role if isinstance(m, ChatMessage) else m.type
@@ -73,7 +103,7 @@ def to_socratic_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
             )
         if isinstance(m, AIMessage) and m.tool_calls:
             raise ValueError("SocraticChatModel does not support tool calls")
-        out.append({"role": _ROLES[role], "content": _text(m)})
+        out.append({"role": _ROLES[role], "content": _content(m)})
     return out
 
 
@@ -84,9 +114,11 @@ class SocraticChatModel(BaseChatModel):
     ``{"backend": "hf", "model": "./flan-t5"}``). ``temperature``, ``max_tokens`` and ``stop``
     become request options. ``timeout`` and ``max_retries`` are passed to a backend built from
     ``spec`` when it has those options (openai: ``timeout`` per attempt, ``max_attempts`` =
-    ``max_retries`` + 1); an ``llm`` object keeps its own. Text in, text out: no tool calling,
-    structured output, or images. Token usage is reported as ``usage_metadata``. ``stream``
-    yields the whole answer as one chunk (the backends do not stream tokens). An ``api_key``
+    ``max_retries`` + 1); an ``llm`` object keeps its own. Text and images in (image blocks in
+    OpenAI, v1 or v0 form; data URLs decoded, ``http(s)`` URLs passed to API backends), text
+    out; no tool calling. Token usage is reported as ``usage_metadata``. ``stream`` yields token
+    deltas where the backend streams (openai, hf, langchain), else the answer as one chunk
+    (cache hits, replay). An ``api_key``
     argument is ignored (LangChain drops unknown arguments): keys come from the backend's own
     environment variable, so they never sit on this object.
 
@@ -185,10 +217,10 @@ class SocraticChatModel(BaseChatModel):
     def _result(self, result: Any) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=AIMessage(**self._fields(result)))])
 
-    def _chunk(self, result: Any) -> ChatGenerationChunk:
-        """The whole answer as one (last) chunk: socratic backends do not stream tokens."""
-        message = AIMessageChunk(**self._fields(result), chunk_position="last")
-        return ChatGenerationChunk(message=message)
+    def _last_chunk(self, result: Any) -> ChatGenerationChunk:
+        """The closing chunk: usage and metadata (its text was streamed before it)."""
+        fields = {**self._fields(result), "content": ""}
+        return ChatGenerationChunk(message=AIMessageChunk(**fields, chunk_position="last"))
 
     def _stream(
         self,
@@ -198,10 +230,13 @@ class SocraticChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
-        chunk = self._chunk(_run_sync(self._llm.agenerate(request)))
-        if run_manager:
-            run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-        yield chunk
+        for c in _iterate_sync(self._llm.astream(request)):
+            chunk = self._last_chunk(c.result) if c.result is not None else \
+                ChatGenerationChunk(message=AIMessageChunk(content=c.text))
+            if run_manager and c.result is None:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            if c.result is not None or c.index == 0:
+                yield chunk
 
     async def _astream(
         self,
@@ -211,10 +246,14 @@ class SocraticChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
-        chunk = self._chunk(await self._llm.agenerate(request))
-        if run_manager:
-            await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-        yield chunk
+        async for c in self._llm.astream(request):
+            if c.result is not None:
+                yield self._last_chunk(c.result)
+            elif c.index == 0 and c.text:
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=c.text))
+                if run_manager:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
 
     async def _agenerate(
         self,
@@ -233,6 +272,32 @@ class SocraticChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         return self._result(_run_sync(self._llm.agenerate(self._request(messages, stop, kwargs))))
+
+
+def _iterate_sync(agen: Any) -> Iterator[Any]:
+    """Items of an async iterator, for sync code, as they come (its loop runs in a thread)."""
+    import queue
+    import threading
+
+    items: queue.Queue[Any] = queue.Queue()
+    end = object()
+
+    async def pump() -> None:
+        try:
+            async for item in agen:
+                items.put(item)
+        except BaseException as exc:
+            items.put(exc)
+        finally:
+            items.put(end)
+
+    thread = threading.Thread(target=asyncio.run, args=(pump(),), daemon=True)
+    thread.start()
+    while (item := items.get()) is not end:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    thread.join()
 
 
 def _config_fields(backend: str | None) -> set[str]:

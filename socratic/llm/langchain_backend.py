@@ -10,6 +10,11 @@ Sampling options are applied by copying the chat model with the fields it has (`
 once. Token usage is read from the answers' ``usage_metadata``. Retries are the chat model's own
 (its ``max_retries``).
 
+Images are sent as LangChain's standard image content blocks (``{"type": "image", "base64",
+"mime_type"}``; an ``http(s)`` image as ``url``), which every multimodal chat model reads; the
+base64 text is computed once per image (:mod:`socratic.llm.images`). Streaming uses the chat
+model's own ``astream``.
+
 Example:
     >>> from langchain_core.language_models.fake_chat_models import FakeListChatModel
     >>> llm = LangChainLLM(chat_model=FakeListChatModel(responses=["meow"]), cache=False)
@@ -20,12 +25,13 @@ Example:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from ..errors import LLMError, ModelLoadError
-from .base import LLM, LLMConfig, LLMRequest, LLMResult, TokenUsage
+from .base import LLM, LLMChunk, LLMConfig, LLMRequest, LLMResult, TokenUsage
 from .openai_errors import redact
 
 _SECRET_HINTS = ("api_key", "apikey", "secret", "password", "access_token", "auth")
@@ -57,12 +63,38 @@ class LangChainConfig(LLMConfig):
         return v
 
 
+def to_langchain_content(content: Any) -> Any:
+    """socratic content (text, or text and image parts) -> LangChain content (standard blocks).
+
+    Example:
+        >>> to_langchain_content([{"type": "text", "text": "hi"}])
+        [{'type': 'text', 'text': 'hi'}]
+    """
+    if isinstance(content, str):
+        return content
+    from .images import data_url
+
+    blocks: list[dict[str, Any]] = []
+    for p in content:
+        if p["type"] == "text":
+            blocks.append({"type": "text", "text": p["text"]})
+            continue
+        url = data_url(p["image"]).url
+        if url.startswith("data:"):
+            head, _, payload = url.partition(",")
+            blocks.append({"type": "image", "base64": payload,
+                           "mime_type": head.removeprefix("data:").removesuffix(";base64")})
+        else:
+            blocks.append({"type": "image", "url": url})
+    return blocks
+
+
 def to_langchain_messages(request: LLMRequest) -> list[Any]:
-    """socratic chat messages -> LangChain message objects."""
+    """socratic chat messages -> LangChain message objects (images as standard blocks)."""
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
     kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
-    return [kinds[m["role"]](content=m["content"]) for m in request.as_messages()]
+    return [kinds[m["role"]](content=to_langchain_content(m["content"])) for m in request.as_messages()]
 
 
 class LangChainLLM(LLM):
@@ -150,13 +182,41 @@ class LangChainLLM(LLM):
         texts: list[str] = []
         tokens = TokenUsage()
         for answer in answers:
-            content = answer.content
-            if not isinstance(content, str):  # content blocks
-                content = "".join(
-                    b.get("text", "") if isinstance(b, dict) else str(b) for b in content
-                )
-            texts.append(content)
+            texts.append(_answer_text(answer.content))
             meta = getattr(answer, "usage_metadata", None) or {}
             tokens.prompt_tokens += int(meta.get("input_tokens", 0) or 0)
             tokens.completion_tokens += int(meta.get("output_tokens", 0) or 0)
         return LLMResult(texts=texts, usage=tokens, model=self.model_id)
+
+    async def _astream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
+        """The chat model's own ``astream`` (n = 1; more samples come whole)."""
+        if request.n > 1:
+            result = await self._agenerate(request)
+            for i, text in enumerate(result.texts):
+                yield LLMChunk(text=text, index=i)
+            yield LLMChunk(result=result)
+            return
+        chat_model = self._configured(self.resource(), request)
+        parts: list[str] = []
+        tokens = TokenUsage()
+        try:
+            async for chunk in chat_model.astream(to_langchain_messages(request), stop=request.stop):
+                text = _answer_text(chunk.content)
+                if text:
+                    parts.append(text)
+                    yield LLMChunk(text=text)
+                meta = getattr(chunk, "usage_metadata", None) or {}
+                tokens.prompt_tokens += int(meta.get("input_tokens", 0) or 0)
+                tokens.completion_tokens += int(meta.get("output_tokens", 0) or 0)
+        except Exception as exc:
+            raise LLMError(
+                redact(f"langchain model '{self.model_id}' failed: {type(exc).__name__}: {exc}", [])
+            ) from None
+        yield LLMChunk(result=LLMResult(texts=["".join(parts)], usage=tokens, model=self.model_id))
+
+
+def _answer_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(b.get("text", "") if isinstance(b, dict) and b.get("type", "text") == "text"
+                   else b if isinstance(b, str) else "" for b in content)

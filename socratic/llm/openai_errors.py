@@ -39,6 +39,14 @@ def redact(text: str, secrets: list[str]) -> str:
 
 def is_retryable(exc: BaseException) -> bool:
     """429, 5xx (and 408/409), timeouts and connection errors are retried; nothing else."""
+    from .openai_direct import ConnectError, HTTPStatusError, TimeoutError_
+
+    if isinstance(exc, HTTPStatusError):
+        return exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500
+    if isinstance(exc, (ConnectError, TimeoutError_)):
+        return True
+    if isinstance(exc, (MalformedResponse, json.JSONDecodeError)):
+        return False
     import openai
 
     if isinstance(exc, openai.APIStatusError):
@@ -48,8 +56,10 @@ def is_retryable(exc: BaseException) -> bool:
 
 def retry_after(exc: BaseException) -> float | None:
     """The server's ``Retry-After`` hint in seconds, if it sent one."""
-    response = getattr(exc, "response", None)
-    return parse_retry_after(getattr(response, "headers", None))
+    headers = getattr(exc, "headers", None)  # the direct client's error
+    if headers is None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+    return parse_retry_after(headers)
 
 
 def _server_message(exc: Any) -> str:
@@ -68,6 +78,8 @@ def _server_message(exc: Any) -> str:
                         return value if isinstance(value, str) else json.dumps(value)
     if isinstance(body, str) and body.strip():
         return shorten(body.strip(), 500)
+    if isinstance(getattr(exc, "text", None), str) and exc.text.strip():
+        return shorten(exc.text.strip(), 500)
     response = getattr(exc, "response", None)
     try:
         text = response.text.strip() if response is not None else ""
@@ -87,24 +99,22 @@ def to_llm_error(
     secrets: list[str],
 ) -> LLMError:
     """One readable :class:`LLMError` for any failure (the key never appears in it)."""
-    import openai
+    from .openai_direct import ConnectError, HTTPStatusError, TimeoutError_
 
     where = f"model '{model}' at {base_url}"
     tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
+    if isinstance(exc, (MalformedResponse, json.JSONDecodeError)):
+        return LLMError(redact(f"malformed response from {where}: {exc}", secrets))
+    if isinstance(exc, (HTTPStatusError, ConnectError, TimeoutError_)):
+        return LLMError(redact(_direct_message(exc, where, tries, timeout, key_env, model), secrets))
+    import openai
+
     malformed = (MalformedResponse, json.JSONDecodeError, openai.APIResponseValidationError)
     if isinstance(exc, malformed):
         msg = f"malformed response from {where}: {exc}"
     elif isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        detail = _server_message(exc)
-        msg = f"HTTP {status} from {where}: {detail}"
-        if status == 401:
-            var = key_env or "the api key"
-            msg += f" (the server rejected the API key from ${var})"
-        elif status == 404:
-            msg += f" (does the server serve a model named '{model}'?)"
-        elif is_retryable(exc):
-            msg += f" ({tries})"
+        msg = _status_message(exc.status_code, _server_message(exc), where, tries, key_env, model,
+                              is_retryable(exc))
     elif isinstance(exc, openai.APITimeoutError):
         msg = f"request to {where} timed out ({timeout:g}s per attempt, {tries})"
     elif isinstance(exc, openai.APIConnectionError):
@@ -114,3 +124,27 @@ def to_llm_error(
     else:
         msg = f"request to {where} failed: {type(exc).__name__}: {exc}"
     return LLMError(redact(msg, secrets))
+
+
+def _status_message(status: int, detail: str, where: str, tries: str, key_env: str | None,
+                    model: str, retryable: bool) -> str:
+    msg = f"HTTP {status} from {where}: {detail}"
+    if status == 401:
+        msg += f" (the server rejected the API key from ${key_env or 'the api key'})"
+    elif status == 404:
+        msg += f" (does the server serve a model named '{model}'?)"
+    elif retryable:
+        msg += f" ({tries})"
+    return msg
+
+
+def _direct_message(exc: BaseException, where: str, tries: str, timeout: float, key_env: str | None,
+                    model: str) -> str:
+    from .openai_direct import HTTPStatusError, TimeoutError_
+
+    if isinstance(exc, HTTPStatusError):
+        return _status_message(exc.status_code, _server_message(exc), where, tries, key_env, model,
+                               is_retryable(exc))
+    if isinstance(exc, TimeoutError_):
+        return f"request to {where} timed out ({timeout:g}s per attempt, {tries})"
+    return f"could not connect to {where} {tries}: {exc}"

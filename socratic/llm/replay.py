@@ -18,6 +18,11 @@ file and the request's last user message.
 ``mode: record`` wraps another backend (``record_from: {backend: openai, model: ...}``): every
 request goes to it, and request + texts are appended to ``path`` (never keys or headers).
 
+Images are recorded and matched by content hash, never by bytes: an image part is written as
+``{"type": "image", "image": "sha256:<hex>"}`` (the hash of the file's bytes or of the pixels,
+see :func:`socratic.llm.images.image_digest`), so a recording stays small and a request with
+the same picture matches wherever the file lives. A request's ``json_schema`` is matched too.
+
 Example:
     >>> import json, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "answers.jsonl")
@@ -41,7 +46,37 @@ from ..errors import GraphError, LLMError, ModelLoadError
 from ..models import build_backend
 from .base import LLM, ChatMessage, LLMConfig, LLMRequest, LLMResult
 
-_SAMPLING = ("temperature", "top_p", "max_tokens", "stop", "seed")
+_SAMPLING = ("temperature", "top_p", "max_tokens", "stop", "seed", "json_schema")
+
+
+def _image_ref(value: Any) -> str:
+    """A recorded image: its content hash (a ``sha256:`` string stays as it is)."""
+    from ..types import Image
+    from .images import image_digest
+
+    if isinstance(value, Image) and value.path is not None and value.path.startswith("sha256:"):
+        return value.path
+    if isinstance(value, str) and value.startswith("sha256:"):
+        return value
+    return image_digest(value)
+
+
+def recorded_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as a recording holds them: image parts as ``{"type": "image", "image": HASH}``.
+
+    Example:
+        >>> recorded_messages([{"role": "user", "content": [
+        ...     {"type": "image", "image": "sha256:ab"}, {"type": "text", "text": "hi"}]}])[0]["content"]
+        [{'type': 'image', 'image': 'sha256:ab'}, {'type': 'text', 'text': 'hi'}]
+    """
+    out = []
+    for m in messages:
+        content = m["content"]
+        if not isinstance(content, str):
+            content = [{**p, "image": _image_ref(p["image"])} if p.get("type") == "image" else dict(p)
+                       for p in content]
+        out.append({"role": m["role"], "content": content})
+    return out
 
 
 class ReplayConfig(LLMConfig):
@@ -99,8 +134,8 @@ def request_key(request: LLMRequest | dict[str, Any], *, with_sampling: bool) ->
         data = {k: v for k, v in request.items() if v is not None}
     key: dict[str, Any] = {}
     if data.get("messages") is not None:
-        messages = [ChatMessage(**m).model_dump() for m in data["messages"]]
-        if len(messages) == 1 and messages[0]["role"] == "user":
+        messages = recorded_messages([ChatMessage(**m).model_dump() for m in data["messages"]])
+        if len(messages) == 1 and messages[0]["role"] == "user" and isinstance(messages[0]["content"], str):
             key["prompt"] = messages[0]["content"]  # a prompt == one user message
         else:
             key["messages"] = messages
@@ -141,6 +176,12 @@ class ReplayLLM(LLM):
 
     def cache_identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "path": str(Path(self.config.path).resolve())}
+
+    def accepts_images(self) -> bool | None:
+        """A recording holds whatever was asked (images by hash); recording asks the source."""
+        if self.config.mode == "record":
+            return build_backend(dict(self.config.record_from or {})).accepts_images()
+        return True
 
     # -- loading ----------------------------------------------------------------------------
     def _load(self) -> Any:
@@ -184,9 +225,8 @@ class ReplayLLM(LLM):
         if texts is None:
             texts = table.get(request_key(request, with_sampling=False))
         if texts is None:
-            last = next(
-                (m["content"] for m in reversed(request.as_messages()) if m["role"] == "user"), ""
-            )
+            last = next((m.text for m in reversed(request.messages or []) if m.role == "user"),
+                        request.prompt or "")
             shown = last if len(last) <= 200 else last[:200] + "..."
             raise LLMError(
                 f"replay miss: {self.config.path} has no answer for the request with last user "
@@ -194,10 +234,10 @@ class ReplayLLM(LLM):
                 "(record it with mode: record, or add a line with match: messages)"
             )
         if len(texts) < request.n:
+            last = (request.messages[-1].text if request.messages else request.prompt or "")[:200]
             raise LLMError(
                 f"replay: {self.config.path} holds {len(texts)} answer(s) for the request with "
-                f"last user message {request.as_messages()[-1]['content'][:200]!r}, "
-                f"but {request.n} were asked for"
+                f"last user message {last!r}, but {request.n} were asked for"
             )
         return LLMResult(texts=texts[: request.n], model=self.config.model or "replay")
 
@@ -207,9 +247,10 @@ class ReplayLLM(LLM):
         # counted once, by this backend)
         result = await inner.send(inner.with_defaults(request))
         line = {
-            **({"messages": request.as_messages()} if request.messages else {}),
+            **({"messages": recorded_messages(request.as_messages())} if request.messages else {}),
             **({"prompt": request.prompt} if request.prompt is not None else {}),
             **request.sampling(),
+            **({"json_schema": request.json_schema} if request.json_schema is not None else {}),
             "texts": result.texts,
         }
         with self._write_lock, open_private(self.config.path, "a") as f:

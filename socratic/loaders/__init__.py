@@ -1,7 +1,8 @@
 """One loader per model family, shared by the LLM backends, the vision backends and adapters:
 :func:`load_hf_lm` (LM + tokenizer + peft adapter), :func:`load_open_clip` /
 :func:`build_open_clip`, :func:`load_hf_clip` (CLIP, SigLIP), :func:`load_hf_image_to_text`
-(BLIP, BLIP-2, GIT). Each imports its library and creates the model under the one
+(BLIP, BLIP-2, GIT), :func:`load_hf_vlm` (LLaVA, Qwen2-VL, Idefics3 ... with their processors).
+Each imports its library and creates the model under the one
 :data:`load_lock`, and reports a missing local directory or an offline hub id with the same
 messages (:mod:`socratic.loaders.hub`). Importing this package imports no torch.
 
@@ -21,6 +22,7 @@ _EXPORTS = {
     "HFClip": "hf_clip", "load_hf_clip": "hf_clip",
     "HFImageToText": "hf_image_to_text", "load_hf_image_to_text": "hf_image_to_text",
     "HFLanguageModel": "hf_lm", "load_hf_lm": "hf_lm",
+    "HFVisionLanguageModel": "hf_vlm", "is_vision_model": "hf_vlm", "load_hf_vlm": "hf_vlm",
     "heavy_import": "lock", "load_lock": "lock",
     "OpenClip": "open_clip", "build_open_clip": "open_clip", "load_open_clip": "open_clip",
     "resolve_open_clip": "open_clip",

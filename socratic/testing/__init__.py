@@ -1,7 +1,8 @@
 """Helpers for testing code built on socratic, offline (see docs/testing.md): a fault-injecting
 OpenAI-compatible server, and tiny models built in about a second each (one BPE tokenizer, GPT-2
 / Llama / T5, open_clip and transformers CLIP / SigLIP, BLIP / GIT captioners, shapes-world
-stand-ins for pretrained LMs and image towers). Importing it is cheap; names load on first use.
+stand-ins for pretrained LMs and image towers, LLaVA / Qwen2-VL / BLIP-2 vision-language
+models). Importing it is cheap; names load on first use.
 
 Example:
     >>> from socratic.testing import FakeOpenAIServer, Fault
@@ -22,6 +23,7 @@ _MODULES = {
     "tiny_clip": ("open_clip_arch", "write_open_clip_arch", "make_tiny_open_clip", "TinyOpenClip",
                   "clip_tokenizer", "make_tiny_hf_clip"),
     "tiny_captioner": ("make_tiny_captioner",),
+    "tiny_vlm": ("make_tiny_vlm", "vlm_chat_template"),
     "pretrain": ("pretrain_lm", "pretrain_vision"),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}

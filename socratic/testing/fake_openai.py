@@ -6,7 +6,10 @@ HTTP/1.1 keep-alive): ``POST /v1/chat/completions`` and ``/v1/completions``, als
 ``data: [DONE]``), ``GET /v1/models``, ``/health`` and ``/_fake/stats`` (the request count).
 
 The answer echoes the last user message (chat) or the prompt: ``"echo: <text>"`` (content parts:
-text parts joined by spaces, an image as ``[image]``). ``max_tokens`` (or
+text parts joined by spaces, an image as ``[image WxH]``: a ``data:`` URL is decoded, and one
+that is not a readable image gets 400, as OpenAI answers; other URLs as ``[image]``).
+``vision=False`` answers 400 to any image, ``schemas=False`` to ``response_format:
+json_schema`` (servers without structured outputs). ``max_tokens`` (or
 ``max_completion_tokens``) keeps the first N words, ``stop`` cuts at the first stop string, ``n``
 gives n choices (at temperature > 0 choice i > 0 ends with ``" #i"``). Usage counts words. A body
 that is not a JSON object gets 400. Each completion request first takes the next :class:`Fault` of
@@ -117,6 +120,9 @@ class FakeOpenAIServer:
             message echoes the key it received, as some real servers do (tests check redaction).
         ignore_n: always return a single choice.
         reply: the answer text for a request body, instead of ``"echo: <text>"``.
+        vision: accept image content parts (False: 400, as a text-only model's server does).
+        schemas: accept ``response_format: {type: json_schema}`` (False: 400).
+        check_images: decode data URLs (False: every image echoes as ``[image]``; benchmarks).
 
     Example:
         >>> from openai import OpenAI
@@ -136,6 +142,9 @@ class FakeOpenAIServer:
     host: str = "127.0.0.1"
     port: int = 0
     reply: Callable[[dict[str, Any]], str] | None = None
+    vision: bool = True
+    schemas: bool = True
+    check_images: bool = True
 
     def __post_init__(self) -> None:
         self._script: deque[Fault] = deque(self.script)
@@ -285,11 +294,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, msg, "model_not_found")
         elif chat and not isinstance(body.get("messages"), list):
             self._error(400, "'messages' is required", "invalid_request")
+        elif not fake.vision and chat and _has_images(body):
+            self._error(400, f"model {body.get('model')} does not support image inputs", "invalid_request")
+        elif not fake.schemas and (body.get("response_format") or {}).get("type") == "json_schema":
+            self._error(400, "response_format json_schema is not supported", "invalid_request")
         else:
             head = {"id": f"fake-{number}", "object": "chat.completion" if chat else "text_completion",
                     "created": int(time.time()), "model": body.get("model", "")}
             try:
-                answer = _completion(head, body, chat, fake.reply, fake.ignore_n)
+                answer = _completion(head, body, chat, fake.reply, fake.ignore_n, fake.check_images)
             except (TypeError, ValueError, AttributeError) as exc:
                 return self._error(400, f"invalid request: {exc}", "invalid_request")
             if not stream:
@@ -323,23 +336,53 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
 
-def _text(content: Any) -> str:
-    """A message's content as text: content parts joined by spaces, an image as ``[image]``."""
+def _has_images(body: dict[str, Any]) -> bool:
+    return any(isinstance(m, dict) and isinstance(m.get("content"), list)
+               and any(isinstance(p, dict) and p.get("type") == "image_url" for p in m["content"])
+               for m in body.get("messages") or [])
+
+
+def _image(part: dict[str, Any]) -> str:
+    """``[image WxH]`` for a readable data URL (ValueError otherwise), ``[image]`` for a URL."""
+    ref = part.get("image_url")
+    url = ref.get("url") if isinstance(ref, dict) else ref
+    if not isinstance(url, str) or not url.startswith("data:"):
+        return "[image]"
+    import base64
+    import io
+
+    from PIL import Image
+
+    head, _, payload = url.partition(",")
+    try:
+        if not (head.startswith("data:image/") and head.endswith(";base64")):
+            raise ValueError(head)
+        with Image.open(io.BytesIO(base64.b64decode(payload, validate=True))) as im:
+            return f"[image {im.size[0]}x{im.size[1]}]"
+    except Exception:
+        raise ValueError("an image_url is not a valid base64 image data URL") from None
+
+
+def _text(content: Any, check: bool = True) -> str:
+    """A message's content as text: content parts joined by spaces, an image as
+    ``[image WxH]`` (``[image]`` unchecked)."""
     if isinstance(content, list):
         return " ".join(str(p.get("text", "")) if p.get("type") == "text"
-                        else "[image]" if p.get("type") == "image_url" else f"[{p.get('type')}]"
-                        for p in content if isinstance(p, dict))
+                        else (_image(p) if check else "[image]") if p.get("type") == "image_url"
+                        else f"[{p.get('type')}]" for p in content if isinstance(p, dict))
     return "" if content is None else str(content)
 
 
 def _completion(head: dict[str, Any], body: dict[str, Any], chat: bool,
-                reply: Callable[[dict[str, Any]], str] | None, ignore_n: bool) -> dict[str, Any]:
+                reply: Callable[[dict[str, Any]], str] | None, ignore_n: bool,
+                check_images: bool = True) -> dict[str, Any]:
     """The deterministic answer to a request body (usage counts words)."""
     if chat:
         messages = [m for m in body["messages"] if isinstance(m, dict)]
-        users = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
+        texts = [_text(m.get("content"), check_images) for m in messages]
+        users = [t for m, t in zip(messages, texts, strict=True) if m.get("role") == "user"]
         text_in = users[-1] if users else ""
-        prompt_words = sum(len(_text(m.get("content")).split()) for m in messages)
+        prompt_words = sum(len(t.split()) for t in texts)
     else:
         prompt = body.get("prompt", "")
         text_in = prompt if isinstance(prompt, str) else str(prompt[0]) if prompt else ""
@@ -399,13 +442,14 @@ class FakeOpenAIProcess:
 
     latency: float = 0.0
     ignore_n: bool = False
+    check_images: bool = True
     base_url: str = field(default="", init=False)
     _proc: Any = field(default=None, init=False, repr=False)
 
     def __enter__(self) -> FakeOpenAIProcess:
         cmd = [sys.executable, "-m", "socratic.testing", "--latency", str(self.latency)]
-        self._proc = subprocess.Popen(cmd + ["--ignore-n"] * self.ignore_n, stdout=subprocess.PIPE,
-                                      text=True)
+        cmd += ["--ignore-n"] * self.ignore_n + ["--no-image-check"] * (not self.check_images)
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         self.base_url = self._proc.stdout.readline().strip()
         if not self.base_url.startswith("http://127.0.0.1:"):
             self.__exit__()
@@ -436,9 +480,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--ignore-n", action="store_true")
+    parser.add_argument("--no-image-check", action="store_true", help="do not decode image data URLs")
     args = parser.parse_args(argv)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # before threads start
-    server = FakeOpenAIServer(latency=args.latency, port=args.port, ignore_n=args.ignore_n).start()
+    server = FakeOpenAIServer(latency=args.latency, port=args.port, ignore_n=args.ignore_n,
+                              check_images=not args.no_image_check).start()
     print(server.base_url, flush=True)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     server.stop()

@@ -1,7 +1,8 @@
 """Fixtures for the LLM backend tests.
 
 A fault-injecting fake OpenAI server (per test), tiny local models built once per session, and
-`transformers serve` on the tiny Llama (once per session, on 127.0.0.1)."""
+`transformers serve` (once per session, on 127.0.0.1), loading the model each request names:
+the tiny Llama, or the tiny LLaVA for image requests."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from socratic.testing import FakeOpenAIServer, make_lora_adapter, make_tiny_lm
+from socratic.testing import FakeOpenAIServer, make_lora_adapter, make_tiny_lm, make_tiny_vlm
 
 # retry waits small enough for tests, large enough to measure
 FAST_RETRIES = {"backoff_initial": 0.02, "backoff_max": 0.04, "retry_after_max": 2.0}
@@ -50,6 +51,11 @@ def tiny_t5(tiny_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_llava(tiny_dir) -> Path:
+    return make_tiny_vlm(tiny_dir / "llava", "llava")
+
+
+@pytest.fixture(scope="session")
 def tiny_lora(tiny_dir, tiny_gpt2) -> Path:
     return make_lora_adapter(tiny_gpt2, tiny_dir / "gpt2-lora")
 
@@ -71,15 +77,15 @@ class Served:
 
 @pytest.fixture(scope="session")
 def transformers_serve(tiny_llama, tmp_path_factory) -> Iterator[Served]:
-    """`transformers serve` on the tiny Llama folder, on 127.0.0.1 (started once, stopped by PID)."""
+    """`transformers serve` on 127.0.0.1 (started once, stopped by PID); it loads the model a
+    request names (a local folder), the tiny Llama first."""
     exe = Path(sys.executable).with_name("transformers")
     assert exe.exists(), "the transformers CLI (transformers[serving], in .[dev]) is missing"
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(exe), "serve", str(tiny_llama), "--host", "127.0.0.1", "--port", str(port),
-             "--device", "cpu"],
+            [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )
     try:

@@ -55,9 +55,9 @@ def test_request_body_is_recorded_exactly():
         seen = server.requests[0]
         assert (seen.method, seen.path, seen.fault, seen.authorized) == (
             "POST", "/v1/chat/completions", "ok", True)
-    # content parts read as text, an image as [image]; usage counts words of every message
-    assert out.choices[0].message.content == "echo: what is this? [image]"
-    assert (out.usage.prompt_tokens, out.usage.completion_tokens) == (3 + 4, 5)
+    # content parts read as text, a data URL image as [image WxH]; usage counts words
+    assert out.choices[0].message.content == "echo: what is this? [image 1x1]"
+    assert (out.usage.prompt_tokens, out.usage.completion_tokens) == (3 + 5, 6)
 
 
 def test_bodies_from_concurrent_requests_are_all_kept():

@@ -94,7 +94,9 @@ def test_socratic_chat_model_refuses_what_it_cannot_do(tmp_path):
     path.write_text(json.dumps({"prompt": "hi", "texts": ["hello"], "match": "messages"}) + "\n")
     chat = SocraticChatModel(llm=ReplayLLM(path=str(path)))
     assert chat.invoke("hi").content == "hello"
-    with pytest.raises(ValueError, match="text only, not 'image_url'"):
+    with pytest.raises(ValueError, match="text and images, not 'audio'"):
+        chat.invoke([HumanMessage([{"type": "audio", "base64": "AAAA", "mime_type": "audio/wav"}])])
+    with pytest.raises(ValueError, match="data: or http"):
         chat.invoke([HumanMessage([{"type": "image_url", "image_url": {"url": "x"}}])])
     with pytest.raises(TypeError, match="unsupported arguments"):
         chat.invoke("hi", tools=[])

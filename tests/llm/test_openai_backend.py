@@ -21,6 +21,13 @@ from .conftest import FAST_RETRIES
 SECRET = "sk-test-SECRET-0123456789abcdef"
 
 
+@pytest.fixture(autouse=True, params=["direct", "sdk"])
+def transport(request, monkeypatch) -> str:
+    """Every test runs on both transports: the lean aiohttp client and the official SDK."""
+    monkeypatch.setattr(OpenAILLM, "_direct", lambda self: request.param == "direct")
+    return request.param
+
+
 def make(server: FakeOpenAIServer, **options) -> OpenAILLM:
     return OpenAILLM(**{"model": "tiny", "base_url": server.base_url, "cache": False,
                         **FAST_RETRIES, **options})

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+from types import SimpleNamespace
+
 import pytest
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
 from langchain_tests.integration_tests import ChatModelIntegrationTests
+from PIL import Image as PILImage
 
 from socratic import usage
 from socratic.errors import LLMError
 from socratic.integrations.langchain import SocraticChatModel
+from socratic.llm.hf import HFLLM
 from socratic.llm.openai_backend import OpenAILLM
 
 pytestmark = pytest.mark.slow
@@ -46,6 +52,34 @@ async def test_unknown_model_is_a_clear_error(transformers_serve):
     llm = served_llm(transformers_serve, model="/no/such/model-dir", max_attempts=1)
     with pytest.raises(LLMError, match=r"model '/no/such/model-dir' at http://127\.0\.0\.1"):
         await llm.agenerate("hi")
+
+
+def test_transformers_serve_sees_images_like_the_hf_backend(transformers_serve, tiny_llava, tmp_path):
+    """`transformers serve` accepts image_url content parts for a VLM: its greedy answer equals
+    the hf backend's on the same tiny LLaVA, image and prompt."""
+    red = tmp_path / "red.png"
+    PILImage.new("RGB", (64, 48), "red").save(red)
+    pictures = SimpleNamespace(red=str(red))
+    request = {"messages": [{"role": "user", "content": [
+        {"type": "image", "image": pictures.red}, {"type": "text", "text": "what is this?"}]}],
+        "temperature": 0, "max_tokens": 6}
+    served = OpenAILLM(model=str(tiny_llava), base_url=transformers_serve.base_url, cache=False, timeout=120)
+    local = HFLLM(model=str(tiny_llava), cache=False)
+    remote = served.generate(request)
+    assert remote.text == local.generate(request).text
+    assert remote.usage.prompt_tokens == local.generate(request).usage.prompt_tokens
+    # the LangChain export against the same server, an image block in
+    chat = SocraticChatModel(spec={"backend": "openai", "model": str(tiny_llava),
+                                   "base_url": transformers_serve.base_url, "cache": False},
+                             temperature=0, max_tokens=6)
+    answer = chat.invoke([HumanMessage([{"type": "image", "base64": b64(pictures.red), "mime_type": "image/png"},
+                                        {"type": "text", "text": "what is this?"}])])
+    assert answer.content == remote.text
+
+
+def b64(path: str) -> str:
+    with open(path, "rb") as f:
+        return base64.b64encode(f.read()).decode()
 
 
 class TestSocraticChatModelIntegration(ChatModelIntegrationTests):
