@@ -54,7 +54,8 @@ def cases(tiny_clip, tiny_blip, tiny_itm="z"):
         # a random tiny ITM head: threshold 0 keeps every caption (drops: laion_filter below)
         "capfilt.yaml": ([f"models.captioner.model={tiny_blip}", f"models.filter.model={tiny_itm}",
                           "nodes.synthetic.num_captions=2", "nodes.synthetic.max_new_tokens=6",
-                          "nodes.synthetic.strategy=greedy", "nodes.filter.threshold=0.0"],
+                          "nodes.synthetic.strategy=beam", "nodes.synthetic.num_beams=2",
+                          "nodes.filter.threshold=0.0"],
                          [{"image": p, "caption": c} for p, c in zip(IMAGES, captions, strict=True)]),
         # distinct images (dedup keeps state per process: see docs/scaling.md); a one-word caption
         "laion_filter.yaml": ([*_clip(tiny_clip), "nodes.score.threshold=-1.0"],
