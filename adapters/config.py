@@ -86,12 +86,19 @@ class ClipCapConfig(BridgeConfig):
     as in the paper); the paper fine-tunes GPT-2 with it (``lm.tune: full``), prefix length 10.
     ``mapping="transformer"``: a linear map to ``clip_length`` tokens, concatenated with
     ``prefix_length`` learned constants, through an 8-layer, 8-head transformer whose outputs at
-    the constants are the prefix; the paper keeps GPT-2 frozen (prefix 10 / clip 10 for COCO,
-    40 / 40 for Conceptual Captions).
+    the constants are the prefix; the paper keeps GPT-2 frozen (prefix 40 / clip 40 on COCO).
+
+    ``labels``: ``eos`` (default) appends the LM's end-of-sequence token to every caption's
+    labels, so the model learns where a caption ends and generation stops by itself;
+    ``reference`` trains as the authors' ``train.py`` does (caption tokens only, no EOS) and
+    generation then stops after the first ``"."`` token (the reference's ``stop_token``) or at
+    ``max_new_tokens``.
 
     Example:
         >>> ClipCapConfig(mapping="mlp", prefix_length=4).hidden_dim is None
         True
+        >>> ClipCapConfig(labels="reference").labels
+        'reference'
     """
 
     type: Literal["clipcap"] = "clipcap"
@@ -102,6 +109,7 @@ class ClipCapConfig(BridgeConfig):
     num_heads: int = Field(8, ge=1, description="transformer mapping: attention heads")
     hidden_dim: int | None = Field(None, description="mlp mapping: hidden width")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    labels: Literal["eos", "reference"] = "eos"
 
 
 class QFormerConfig(BridgeConfig):
