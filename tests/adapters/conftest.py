@@ -46,17 +46,18 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     )
 
     root = tmp_path_factory.mktemp("adapters-base")
-    # a base LM (no chat template): graphs send it plain prompts, as it was trained
-    tok = train_tokenizer(all_captions(2) + all_captions(1) + ["a picture of", "Caption:"], chat_template=None)
-    lm_dir = root / "gpt2"
-    make_tiny_lm(lm_dir, "gpt2", tokenizer=tok, width=64, init_std=0.02)
-    pretrain_lm(lm_dir, make_shapes_dataset(2000, seed=99, image_size=IMAGE_SIZE), steps=400)
     vision = pretrain_vision(
         VisionConfig(backend="timm", model="test_resnet", image_size=IMAGE_SIZE),
         make_shapes_dataset(1000, seed=7, image_size=IMAGE_SIZE),
         root / "cnn.safetensors",
         steps=150,
     )
+    # a base LM (no chat template): graphs send it plain prompts, as it was trained
+    tok = train_tokenizer(all_captions(2) + all_captions(1) + ["a picture of", "Caption:"], chat_template=None)
+    lm_dir = root / "gpt2"
+    make_tiny_lm(lm_dir, "gpt2", tokenizer=tok, width=64, init_std=0.02)
+    pretrain_lm(lm_dir, make_shapes_dataset(2000, seed=99, image_size=IMAGE_SIZE), steps=400)
+    _pretrain_in_context(lm_dir, vision)
     clip = make_tiny_open_clip(root / "clip", embed_dim=64, vision={"image_size": IMAGE_SIZE})
     train, held_out = make_shapes_splits(640, 64, seed=SEED, image_size=IMAGE_SIZE)
     data = root / "shapes"
@@ -73,6 +74,23 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         train_jsonl=str(train_jsonl),
         val_jsonl=str(val_jsonl),
     )
+
+
+def _pretrain_in_context(lm_dir: Path, vision: Any) -> None:
+    """Teach the LM stand-in to read an interleaved context (see ``fewshot.py``): a real LM
+    brings that from pretraining, and Frozen's few-shot prompting depends on it."""
+    import torch
+    from socratic.adapters.synthetic import make_shapes_dataset
+    from socratic.adapters.vision import VisionEncoder
+
+    from .fewshot import pretrain_fewshot
+
+    samples = make_shapes_dataset(2000, seed=98, image_size=IMAGE_SIZE)
+    enc = VisionEncoder(vision).eval()
+    with torch.no_grad():
+        feats = torch.cat([enc(enc.preprocess([s.image for s in samples[i : i + 500]]))["pooled"]
+                           for i in range(0, len(samples), 500)])
+    pretrain_fewshot(str(lm_dir), samples, steps=200, features=feats)
 
 
 def run_config(tiny: SimpleNamespace, out: Path | str, bridge: dict[str, Any], **over: Any) -> Any:
