@@ -108,6 +108,7 @@ class VisionLanguageModel(nn.Module):
         bridge = build_bridge(
             bridge_cfg, vision.dim(bridge_cfg.feature_kind), lm_dim, vocab_size=len(tok)
         )
+        bridge.initialize(base_models)
         return cls(
             vision,
             bridge,
@@ -133,8 +134,11 @@ class VisionLanguageModel(nn.Module):
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Every parameter that trains (bridge, trainable vision / LM weights, peft adapter),
-        plus the buffers of trained modules (e.g. BatchNorm statistics of a Frozen encoder)."""
-        state = {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
+        every bridge parameter (a partly frozen bridge, e.g. ``freeze_qformer``, is saved
+        whole), plus the buffers of trained modules (e.g. BatchNorm statistics of a Frozen
+        encoder)."""
+        state = {n: p.detach() for n, p in self.named_parameters()
+                 if p.requires_grad or n.startswith("bridge.")}
         trained = ["bridge."]
         if self.vision_trainable:
             trained.append("vision.")

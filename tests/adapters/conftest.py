@@ -76,6 +76,26 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     )
 
 
+@pytest.fixture(scope="session")
+def wordpiece(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A BERT WordPiece tokenizer trained on the captions (with [DEC] added) and a tiny random
+    BERT (32 wide, 2 layers) saved with it: the Q-Former's text side, offline."""
+    from socratic.adapters.qformer.text import build_wordpiece_tokenizer, load_bert_tokenizer
+    from socratic.adapters.synthetic import all_captions
+    from transformers import BertConfig, BertForMaskedLM
+
+    d = tmp_path_factory.mktemp("bert")
+    wp = build_wordpiece_tokenizer(all_captions(2) + all_captions(1), d)
+    cfg = BertConfig(vocab_size=len(wp), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64)
+    import torch
+
+    torch.manual_seed(0)
+    BertForMaskedLM(cfg).save_pretrained(d)
+    return SimpleNamespace(dir=str(d), bert_dir=str(d), bert_weights=str(d / "model.safetensors"),
+                           tokenizer=load_bert_tokenizer(d), bert_vocab=len(wp))
+
+
 def _pretrain_in_context(lm_dir: Path, vision: Any) -> None:
     """Teach the LM stand-in to read an interleaved context (see ``fewshot.py``): a real LM
     brings that from pretraining, and Frozen's few-shot prompting depends on it."""
