@@ -90,6 +90,14 @@ class SkipReport:
 # ---------------------------------------------------------------- readers
 
 
+def _dig(row: Any, column: str) -> Any:
+    """A column of a row; ``outputs.image`` reaches into nested records (``socratic run --out``)."""
+    value = row
+    for part in column.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def read_captions(
     path: str | os.PathLike[str],
     fmt: str = "auto",
@@ -110,14 +118,20 @@ def read_captions(
     """
     from socratic.datasets import iter_records
 
-    rows = iter_records(path, fmt, resolve=(image_column,), image_root=image_root, splits=splits)
+    rows = iter_records(path, fmt, resolve=(image_column,) if "." not in image_column else (),
+                        image_root=image_root, splits=splits)
     records: list[CaptionRecord] = []
     for row in rows:
-        caps = row.get("captions", row.get(caption_column))  # type: ignore[union-attr]
-        image = row.get(image_column)  # type: ignore[union-attr]
+        if "." in image_column and ("error" in row or "dropped" in row):  # type: ignore[operator]
+            continue  # a `socratic run --out` record of a failed or filtered-out row
+        caps = row.get("captions") if "captions" in row and caption_column == "caption" else (  # type: ignore[union-attr]
+            _dig(row, caption_column))
+        image = _dig(row, image_column)
         if not isinstance(image, str) or caps is None:
             raise DataError(f"expected columns '{image_column}' and '{caption_column}'", file=path,
                             line=getattr(row, "line", None))
+        if not os.path.isabs(image) and ".tar#" not in image:
+            image = os.path.join(image_root or os.path.dirname(os.path.abspath(path)), image)
         caps = [c.strip() for c in (caps if isinstance(caps, list) else [caps])
                 if isinstance(c, str) and c.strip()]
         records += [CaptionRecord(image, c, caps) for c in caps]
@@ -131,6 +145,11 @@ def read_captions(
 
 
 def _open_image(path: str) -> Any:
+    """An RGB image from a file or a WebDataset shard member (``SHARD.tar#KEY.jpg``)."""
+    if ".tar#" in path:
+        from socratic.webdata import open_image
+
+        return open_image(path)
     from PIL import Image
 
     with Image.open(path) as im:
@@ -145,7 +164,7 @@ def check_images(records: Sequence[CaptionRecord]) -> tuple[list[CaptionRecord],
         if rec.image in status:
             continue
         report.total += 1
-        if not os.path.isfile(rec.image):
+        if not os.path.isfile(rec.image.partition(".tar#")[0] + (".tar" if ".tar#" in rec.image else "")):
             status[rec.image] = False
             report.add(rec.image, missing=True)
             continue
@@ -210,7 +229,7 @@ class FeatureCache:
         h = hashlib.sha256()
         for p in paths:
             try:
-                st = os.stat(p)
+                st = os.stat(p.partition("#")[0])  # a WebDataset sample: its shard's file
                 h.update(f"{p}|{st.st_size}|{int(st.st_mtime)}\n".encode())
             except OSError:
                 h.update(f"{p}|-\n".encode())

@@ -3,7 +3,8 @@
 # network: installs any wheels carried in bench/wheels, makes `socratic.adapters` importable,
 # runs the GPU-marked adapters tests, then the GPU throughput benchmark (ClipCap MLP with a
 # GPT-2-small-sized LM, batch 40, prefix 10; Q-Former into a 1B-class Llama config; fp32 vs
-# bf16; samples/s and peak memory; ours vs a plain PyTorch loop), and prints a short table.
+# bf16; samples/s and peak memory; ours vs a plain PyTorch loop), the vLLM backend's GPU tests
+# and its tokens/s against the hf backend (when vllm imports), and prints a short table.
 #
 # Before carrying the repo to the GPU machine, fetch the pure-Python wheels it may lack:
 #   pip download --no-deps -d bench/wheels open_clip_torch ftfy wcwidth
@@ -59,5 +60,20 @@ $PY bench/bench_trainer.py --suite gpu --steps "$STEPS" --rounds 2 --threads 8 \
   --json "$OUT/bench_gpu.json"
 BENCH_RC=$?
 
-echo "== summary: tests rc=$TESTS_RC, benchmark rc=$BENCH_RC, json: $OUT/bench_gpu.json"
-exit $(( TESTS_RC != 0 || BENCH_RC != 0 ))
+# vLLM (the `vllm` backend): its GPU tests and tokens/s against the hf backend. vLLM is a large
+# binary package built against one torch version: it is used only when it imports here (carry a
+# matching wheel in bench/wheels, or run where it is installed); otherwise say so and go on.
+VLLM_RC=0
+if $PY -c "import vllm" 2>/dev/null; then
+  echo "== vllm: GPU-marked tests"
+  $PY -m pytest tests/ray/test_vllm.py -m gpu -q -p no:cacheprovider -o addopts="" \
+    --import-mode=importlib 2>&1 | tail -n 15
+  VLLM_RC=${PIPESTATUS[0]}
+  echo "== vllm vs hf: generated tokens/s"
+  $PY bench/bench_vllm.py --prompts 256 --tokens 64 --json "$OUT/bench_vllm.json" || VLLM_RC=1
+else
+  echo "== vllm: not installed on this machine, its tests and benchmark did not run"
+fi
+
+echo "== summary: tests rc=$TESTS_RC, benchmark rc=$BENCH_RC, vllm rc=$VLLM_RC, json: $OUT/bench_gpu.json"
+exit $(( TESTS_RC != 0 || BENCH_RC != 0 || VLLM_RC != 0 ))

@@ -10,7 +10,8 @@ field whose name looks like a secret before hashing.
 Location: ``--cache-dir`` flag (through the graph's :class:`~socratic.context.BuildContext`),
 else ``$SOCRATIC_CACHE_DIR``, else the user's cache directory
 (``platformdirs.user_cache_dir("socratic")``). ``SOCRATIC_NO_CACHE=1`` or ``--no-cache``
-disables it.
+disables it. ``{host}`` in the folder becomes the machine's host name (one file per machine on
+shared storage; see docs/scaling.md for what is safe on a cluster).
 
 Example:
     >>> import tempfile
@@ -43,12 +44,29 @@ _SECRET_KEY = re.compile(
 
 def default_cache_dir() -> Path:
     """``$SOCRATIC_CACHE_DIR`` or the platform's user cache directory for socratic."""
-    env = os.environ.get("SOCRATIC_CACHE_DIR")
+    env = os.environ.get("SOCRATIC_CACHE_DIR") or None
     if env:
-        return Path(env).expanduser()
+        return host_path(env)
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("socratic"))
+
+
+def host_path(directory: str | os.PathLike[str]) -> Path:
+    """``directory`` with ``{host}`` replaced by this machine's host name: one cache file per
+    machine on shared storage (SQLite's WAL mode needs every writer of a file on one machine).
+
+    Example:
+        >>> import socket
+        >>> host_path("/shared/cache/{host}").name == socket.gethostname()
+        True
+    """
+    text = os.fspath(directory)
+    if "{host}" in text:
+        import socket
+
+        text = text.replace("{host}", socket.gethostname())
+    return Path(text).expanduser()
 
 
 def _strip_secrets(value: Any) -> Any:
@@ -120,10 +138,17 @@ class Cache:
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
-        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        env = os.environ.get("SOCRATIC_CACHE_DIR") or None
+        self._given = os.fspath(directory) if directory is not None else env
+        self.directory = host_path(directory) if directory is not None else default_cache_dir()
         self.path = self.directory / "cache.sqlite"
         self._local = threading.local()
         self._lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A cache travels (to Ray workers) as its folder as given: ``{host}`` in it is read
+        again on the worker's machine, and each process opens its own connection."""
+        return (Cache, (self._given if self._given is not None else os.fspath(self.directory),))
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

@@ -76,13 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run once per row: JSONL, CSV/TSV, COCO captions JSON, Parquet, or a folder"
                           " of class folders; columns that are not inputs are copied to the output")
     run.add_argument("--out", metavar="OUT.jsonl",
-                     help="write each finished row here; a re-run skips rows already done")
+                     help="write each finished row here (a .jsonl file, or a folder of Parquet files for"
+                          " OUT.parquet or OUT/); a re-run skips rows already done")
+    run.add_argument("--rows-per-file", type=_positive_int, default=1000, metavar="N",
+                     help="Parquet output: rows per file (a killed run loses at most the unwritten ones)")
     run.add_argument("--unordered", action="store_true",
                      help="write rows as they finish (default: output line i is input row i)")
     run.add_argument("--id-column", metavar="NAME",
                      help="the column that identifies a row when resuming (default: its position)")
     run.add_argument("--concurrency", type=_positive_int, default=8,
                      help="rows in flight with --data; calls in flight for one run")
+    run.add_argument("--engine", choices=["local", "ray"], default="local",
+                     help="what runs a --data run: this process (local), or Ray Data (ray: the graph in"
+                          " stages, each model an actor pool; needs the 'ray' extra)")
+    run.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                     help="with --engine ray: the cluster to join (auto: the one `ray start` began here);"
+                          " default: a local cluster on this machine")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     run.add_argument("--cache-dir", help="cache folder (default $SOCRATIC_CACHE_DIR or user cache)")
     run.add_argument("--stats", action="store_true", help="print usage counts to stderr")
@@ -98,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("graph")
     show.add_argument("--format", choices=["text", "mermaid", "dot", "json", "yaml"],
                       default="text")
+    show.add_argument("--engine", choices=["local", "ray"], default="local",
+                      help="ray: the stage plan --engine ray runs (stages, actor pools, resources)")
     show.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
     _add_common(show)
 

@@ -219,6 +219,18 @@ class ParseError(SocraticError):
         super().__init__(f"could not parse answer as {parser}: {reason}\nraw text: {shown!r}")
 
 
+class RowDropped(SocraticError):
+    """Not a failure: a filter decided this row leaves the dataset (the reason is recorded and
+    counted in the run's summary; a resumed run does not try it again).
+
+    Example:
+        >>> str(RowDropped("filter.text: 2 words (at least 3)"))
+        'filter.text: 2 words (at least 3)'
+    """
+
+    exit_code = EXIT_OK
+
+
 class ModelLoadError(SocraticError):
     """A model that could not be loaded (missing local file, offline hub, unknown architecture,
     a base model that does not match a saved bridge).

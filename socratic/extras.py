@@ -38,6 +38,9 @@ EXTRA_OF: dict[str, str] = {
     "tensorboard": "train",
     "langchain_core": "langchain",
     "matplotlib": "plots",
+    "ray": "ray",
+    "pyarrow": "ray",
+    "vllm": "vllm",
 }
 
 

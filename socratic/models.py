@@ -19,15 +19,51 @@ import importlib
 import threading
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import GraphError, ModelLoadError, did_you_mean, shorten
 
 
+class Resources(BaseModel):
+    """What one copy of a model needs, and how many copies run, under ``--engine ray`` (the local
+    engine ignores it). Unset values take the Ray engine's defaults (see docs/scaling.md).
+
+    Example:
+        >>> Resources(num_gpus=1, replicas=[1, 4]).replicas
+        (1, 4)
+        >>> Resources(replicas=0)
+        Traceback (most recent call last):
+        pydantic_core._pydantic_core.ValidationError: 1 validation error for Resources
+        replicas
+          Value error, replicas must be at least 1, got 0 [type=value_error, input_value=0, input_type=int]
+            For further information visit https://errors.pydantic.dev/2.14/v/value_error
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs per copy (fractions share a GPU)")
+    num_cpus: float | None = Field(None, gt=0, description="CPUs per copy (fractions allowed)")
+    replicas: int | tuple[int, int] | None = Field(
+        None, description="copies of the model (actors): N, or [MIN, MAX] to autoscale")
+    batch_size: int | None = Field(None, ge=1, description="rows handed to one copy at once")
+
+    @field_validator("replicas")
+    @classmethod
+    def _replicas(cls, v: int | tuple[int, int] | None) -> int | tuple[int, int] | None:
+        low, high = (v, v) if isinstance(v, int) else v if v is not None else (1, 1)
+        if low < 1:
+            raise ValueError(f"replicas must be at least 1, got {low}")
+        if high < low:
+            raise ValueError(f"replicas [MIN, MAX] needs MIN <= MAX, got [{low}, {high}]")
+        return v
+
+
 class BackendConfig(BaseModel):
-    """Base class of backend configs: unknown keys are errors (typos never pass silently)."""
+    """Base class of backend configs: unknown keys are errors (typos never pass silently).
+    Every backend takes ``resources`` (:class:`Resources`), read by the Ray engine only."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), defer_build=True)
+    resources: Resources | None = Field(
+        None, description="under --engine ray: {num_gpus, num_cpus, replicas, batch_size} per model")
 
 
 class ModelBackend:
@@ -57,12 +93,21 @@ class ModelBackend:
     #: how many calls may run at once against this model (API backends raise it)
     default_concurrency: ClassVar[int] = 1
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> ModelBackend:
+        obj = super().__new__(cls)
+        obj._init_args = (args, kwargs)  # how to build it again (see __reduce__)
+        return obj
+
     def __init__(self, **config: Any) -> None:
         self.config = self.Config(**config)
         self._resource: Any = None
         self._loaded = False
         self._load_lock = threading.Lock()
         self._context: Any = None
+
+    def serves(self, kind: str) -> bool:
+        """Can nodes that need a ``kind`` model use this one? (A CoCa is a CLIP and a captioner.)"""
+        return kind == self.kind
 
     def bind(self, context: Any) -> ModelBackend:
         """Use a graph's :class:`~socratic.context.BuildContext` (its cache); returns self."""
@@ -115,8 +160,20 @@ class ModelBackend:
         """The ``models:`` entry that rebuilds this backend."""
         return {"backend": self.backend, **self.config.model_dump(exclude_defaults=True)}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A backend travels (to Ray workers) as what built it: its class, constructor arguments
+        and build context, never its loaded weights or clients; the copy loads on first use."""
+        args, kwargs = self.__dict__.get("_init_args", ((), {}))
+        return (_rebuild, (type(self), args, kwargs, self._context))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
+
+
+def _rebuild(cls: type[ModelBackend], args: tuple[Any, ...], kwargs: dict[str, Any],
+             context: Any) -> ModelBackend:
+    backend = cls(*args, **kwargs)
+    return backend.bind(context) if context is not None else backend
 
 
 # backend name -> (kind, "module:Class"); imported only when a backend is used or validated
@@ -125,10 +182,12 @@ _BACKENDS: dict[str, tuple[str, str]] = {
     "openai": ("llm", "socratic.llm.openai_backend:OpenAILLM"),
     "hf": ("llm", "socratic.llm.hf:HFLLM"),
     "langchain": ("llm", "socratic.llm.langchain_backend:LangChainLLM"),
+    "vllm": ("llm", "socratic.llm.vllm:VLLMLLM"),
     "open_clip": ("clip", "socratic.vision.clip_open:OpenClipModel"),
     "hf_clip": ("clip", "socratic.vision.clip_hf:HFClipModel"),
     "hf_captioner": ("captioner", "socratic.vision.captioner:HFCaptioner"),
     "bridge": ("captioner", "socratic.vision.bridge_captioner:BridgeCaptioner"),
+    "hf_itm": ("itm", "socratic.vision.itm:HFImageTextMatcher"),
 }
 
 

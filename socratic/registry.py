@@ -42,6 +42,12 @@ _BUILTIN: dict[str, str] = {
     "socratic.evidence": "socratic.recipes.socratic_caption:SocraticEvidence",
     "retrieval.search": "socratic.recipes.retrieval:Search",
     "caption.generate": "socratic.nodes.caption:Caption",
+    # data filters (LAION / CC style) and BLIP's CapFilt
+    "filter.clip_score": "socratic.recipes.filtering:ClipScoreFilter",
+    "filter.text": "socratic.recipes.filtering:TextFilter",
+    "filter.image": "socratic.recipes.filtering:ImageFilter",
+    "filter.dedup": "socratic.recipes.filtering:Deduplicate",
+    "filter.captions": "socratic.recipes.filtering:CapFilt",
     # reasoning recipes
     "fewshot.episode": "socratic.recipes.reasoning:FewShotEpisode",
     "fewshot.select": "socratic.recipes.reasoning:SelectShots",

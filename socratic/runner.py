@@ -7,10 +7,15 @@ the result unchanged, so ids and references travel), output in input order (a bo
 window), resume by row id (a re-run with the same ``out`` keeps finished rows and runs the rest;
 a half-written last line from a killed run is dropped), and a summary with the most common
 errors. Engines run the rows (rows in, result rows out): :class:`LocalEngine` (asyncio, calls to
-batchable models grouped across rows); others plug in behind :class:`Engine`.
+batchable models grouped across rows) and the Ray engine (:mod:`socratic.engines`: the graph cut
+into stages, models as actor pools), which also reads data files itself in parallel
+(:class:`DataEngine`). Results go to stdout, a JSONL file or a Parquet folder
+(:mod:`socratic.results`).
 
-Result records: ``{"index": i, ...extra columns, "outputs": {...}}`` or
-``{"index": i, ...extra columns, "error": "...", "node": "..."}``.
+Result records: ``{"index": i, ...extra columns, "outputs": {...}}``,
+``{"index": i, ...extra columns, "error": "...", "node": "..."}``, or, for a row a filter node
+removed (:class:`~socratic.errors.RowDropped`), ``{"index": i, ...extra columns, "dropped":
+"reason"}`` (not a failure; counted by reason in the summary; done for resuming).
 
 Example:
     >>> from socratic import Graph, node
@@ -40,11 +45,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .datasets import TextRow
-from .errors import DataError, InputError, NodeError, SocraticError, shorten
+from .errors import DataError, InputError, NodeError, RowDropped, SocraticError, shorten
 from .types import parse_cli_value, to_jsonable
 
 #: result fields a data column may not use
-RESERVED = ("index", "outputs", "error", "node")
+RESERVED = ("index", "outputs", "error", "node", "dropped")
 
 
 class Engine(Protocol):
@@ -59,8 +64,58 @@ class Engine(Protocol):
                 max_ahead: int | None = None) -> AsyncIterator[tuple[int, dict[str, Any]]]: ...
 
 
+class DataEngine(Engine, Protocol):
+    """An engine that also reads data files itself (in parallel, where the rows are): result
+    records ``{"index", ...pass-through columns, "outputs" | "error"/"node"}`` of every row of
+    ``data`` whose id (``runner.id_key`` column, else index) is not in ``skip``; it sets
+    ``runner.summary.rows``. ``ordered``: records in row order."""
+
+    def records(self, runner: RowRunner, data: str | os.PathLike[str], *, format: str,
+                skip: set[Any]) -> AsyncIterator[dict[str, Any]]: ...
+
+
+def split_row(graph: Any, row: Any) -> tuple[dict[str, Any] | Exception, dict[str, Any]]:
+    """``(graph inputs or the row's error, pass-through columns)`` of one data row: keys that are
+    graph inputs (CSV text read by each input's type) and the rest.
+
+    Example:
+        >>> from socratic import Graph
+        >>> g = Graph(); g.add_input("t", str); g.add_output("same", "inputs.t")
+        >>> split_row(g, {"t": "a", "id": 7})
+        ({'t': 'a'}, {'id': 7})
+    """
+    if isinstance(row, Exception):
+        return row, {}
+    if not isinstance(row, dict):
+        return DataError(f"a row must be a mapping, got {type(row).__name__}"), {}
+    inputs = graph.inputs
+    extras = {k: v for k, v in row.items() if k not in inputs}
+    clash = [k for k in extras if k in RESERVED]
+    if clash:
+        return DataError(f"column '{clash[0]}' has the name of a result field ({', '.join(RESERVED)});"
+                         " rename it"), {k: v for k, v in extras.items() if k not in RESERVED}
+    given = {k: v for k, v in row.items() if k in inputs}
+    if isinstance(row, TextRow):
+        try:
+            given = {k: _from_text(v, inputs[k].type, k) for k, v in given.items()}
+        except InputError as exc:
+            return exc, extras
+    return given, extras
+
+
+def image_inputs(graph: Any) -> tuple[str, ...]:
+    """Graph inputs that take images: their relative paths are relative to the data file."""
+    from .types import type_name
+
+    return tuple(n for n, i in graph.inputs.items() if "image" in type_name(i.type))
+
+
 def error_result(exc: BaseException) -> dict[str, Any]:
-    """The result record of a failed row (one readable message; the node when one failed)."""
+    """The result record of a failed row (one readable message; the node when one failed), or
+    of a row a filter dropped."""
+    cause = exc.cause if isinstance(exc, NodeError) else exc
+    if isinstance(cause, RowDropped):
+        return {"dropped": str(cause)}
     if isinstance(exc, NodeError):
         return {"error": str(exc), "node": exc.node}
     if isinstance(exc, SocraticError):
@@ -138,13 +193,21 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "done": self.done, "failed": self.failed, "skipped": self.skipped}
+        counts = {"rows": self.rows, "done": self.done, "failed": self.failed, "skipped": self.skipped}
+        if self.dropped:
+            counts["dropped"] = sum(self.dropped.values())
+        return counts
 
     def report(self, most: int = 5) -> list[str]:
         """The ``most`` most frequent distinct errors, ``COUNT x MESSAGE``."""
         return [f"{n} x {shorten(msg, 300)}" for msg, n in self.errors.most_common(most)]
+
+    def drops(self, most: int = 10) -> list[str]:
+        """Why rows were dropped, most frequent first: ``COUNT x REASON``."""
+        return [f"{n} x {shorten(msg, 300)}" for msg, n in self.dropped.most_common(most)]
 
 
 class RowRunner:
@@ -173,24 +236,8 @@ class RowRunner:
 
     # -- rows -------------------------------------------------------------------------------
     def split(self, row: Any) -> tuple[dict[str, Any] | Exception, dict[str, Any]]:
-        """``(graph inputs or the row's error, pass-through columns)``."""
-        if isinstance(row, Exception):
-            return row, {}
-        if not isinstance(row, dict):
-            return DataError(f"a row must be a mapping, got {type(row).__name__}"), {}
-        inputs = self.graph.inputs
-        extras = {k: v for k, v in row.items() if k not in inputs}
-        clash = [k for k in extras if k in RESERVED]
-        if clash:
-            return DataError(f"column '{clash[0]}' has the name of a result field ({', '.join(RESERVED)});"
-                             " rename it"), {k: v for k, v in extras.items() if k not in RESERVED}
-        given = {k: v for k, v in row.items() if k in inputs}
-        if isinstance(row, TextRow):
-            try:
-                given = {k: _from_text(v, inputs[k].type, k) for k, v in given.items()}
-            except InputError as exc:
-                return exc, extras
-        return given, extras
+        """``(graph inputs or the row's error, pass-through columns)`` (:func:`split_row`)."""
+        return split_row(self.graph, row)
 
     def _row_id(self, index: int, extras: dict[str, Any]) -> Any:
         return extras.get(self.id_key, index) if self.id_key else index
@@ -220,17 +267,23 @@ class RowRunner:
                                       max_ahead=self.window if self.ordered else None)
         async for index, result in results:
             record = {"index": index, **extras.pop(index, {}), **to_jsonable(result)}
-            if "error" in result:
-                self.summary.failed += 1
-                self.summary.errors[result["error"]] += 1
-            else:
-                self.summary.done += 1
+            self.count(record)
             if not self.ordered:
                 yield record
                 continue
             held[index] = record
             while order and order[0] in held:
                 yield held.pop(order.popleft())
+
+    def count(self, record: dict[str, Any]) -> None:
+        """Count a finished record in the summary."""
+        if "error" in record:
+            self.summary.failed += 1
+            self.summary.errors[record["error"]] += 1
+        elif "dropped" in record:
+            self.summary.dropped[record["dropped"]] += 1
+        else:
+            self.summary.done += 1
 
     def collect(self, rows: Iterable[Any]) -> list[dict[str, Any]]:
         """Run in memory; every result record, in input order."""
@@ -245,20 +298,27 @@ class RowRunner:
         return out
 
     def run(self, data: str | os.PathLike[str] | Iterable[Any], out: str | os.PathLike[str] | None = None,
-            *, format: str = "auto") -> RunSummary:
-        """Run over a data file (any :mod:`socratic.datasets` format) or rows; write each record
-        to ``out`` (JSONL; resumable) as it is ready, or to stdout."""
+            *, format: str = "auto", rows_per_file: int = 1000) -> RunSummary:
+        """Run over a data file or folder (any :mod:`socratic.datasets` format) or rows; write each
+        record as it is ready to ``out`` (a JSONL file, or a Parquet folder for ``.parquet`` / a
+        folder, ``rows_per_file`` rows a file; resumable, see :mod:`socratic.results`), or to
+        stdout."""
         from .datasets import count_records, iter_records
+        from .results import open_results
 
         self.summary = RunSummary()
-        if isinstance(data, (str, os.PathLike)):
-            rows: Iterable[Any] = iter_records(data, format, errors="yield", resolve=self._image_inputs())
+        writer = open_results(out, id_key=self.id_key, rows_per_file=rows_per_file) if out else _Stdout()
+        skip = writer.done
+        reads_files = isinstance(data, (str, os.PathLike)) and hasattr(self.engine, "records")
+        if reads_files:
+            records = self.engine.records(self, data, format=format, skip=skip)  # type: ignore[attr-defined]
+        elif isinstance(data, (str, os.PathLike)):
+            rows: Iterable[Any] = iter_records(data, format, errors="yield", resolve=image_inputs(self.graph))
             self.summary.rows = count_records(data, format)
+            records = self.aiter(rows, skip=skip)
         else:
-            rows = data
             self.summary.rows = len(data) if isinstance(data, list) else None
-        skip = _resume(out, self.id_key) if out else set()
-        stream = open(out, "a", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
+            records = self.aiter(data, skip=skip)
         bar = None
         if self.progress:
             from tqdm import tqdm
@@ -267,9 +327,10 @@ class RowRunner:
                        mininterval=0.5, desc=self.graph.name)
 
         async def go() -> None:
-            async for record in self.aiter(rows, skip=skip):
-                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-                stream.flush()
+            async for record in records:
+                if reads_files:
+                    self.count(record)
+                writer.write(record)
                 if bar is not None:
                     bar.update(1)
 
@@ -278,17 +339,23 @@ class RowRunner:
         finally:
             if bar is not None:
                 bar.close()
-            if out:
-                stream.close()
-        if out and skip and self.ordered:
-            _sort_file(out)
+            writer.close(ordered=self.ordered)
+        if reads_files and self.summary.rows is not None:
+            self.summary.skipped = self.summary.rows - self.summary.done - self.summary.failed
         return self.summary
 
-    def _image_inputs(self) -> tuple[str, ...]:
-        """Graph inputs that take images: their relative paths are relative to the data file."""
-        from .types import type_name
 
-        return tuple(n for n, i in self.graph.inputs.items() if "image" in type_name(i.type))
+class _Stdout:
+    """Records printed as JSON lines (no resuming)."""
+
+    done: frozenset[Any] = frozenset()
+
+    def write(self, record: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+    def close(self, *, ordered: bool = False) -> None:
+        pass
 
 
 class _Recording:
@@ -313,41 +380,3 @@ def _from_text(value: Any, tp: Any, name: str) -> Any:
         return parse_cli_value(value, tp, what=f"column '{name}'")
     except TypeError as exc:
         raise InputError(str(exc)) from None
-
-
-def _resume(out_path: str | os.PathLike[str], id_key: str | None) -> set[Any]:
-    """Keep the successful records of an earlier run (rewritten atomically); their row ids."""
-    if not os.path.exists(out_path):
-        return set()
-    kept: list[str] = []
-    done: set[Any] = set()
-    with open(out_path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # half-written line of a killed run
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(rec, dict) or "outputs" not in rec:
-                continue
-            key = rec.get(id_key) if id_key else rec.get("index")
-            if key is not None and not isinstance(key, (dict, list)) and key not in done:
-                done.add(key)
-                kept.append(line)
-    tmp = f"{out_path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(kept)
-    os.replace(tmp, out_path)
-    return done
-
-
-def _sort_file(path: str | os.PathLike[str]) -> None:
-    """Rewrite a result file in row order (after a resumed run appended to it)."""
-    with open(path, encoding="utf-8") as f:
-        lines = f.readlines()
-    lines.sort(key=lambda line: json.loads(line).get("index", 0))
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(lines)
-    os.replace(tmp, path)

@@ -130,7 +130,11 @@ class Batcher:
                                 fut.set_result(res)
                     continue
             for (_, fut), res in zip(batch, results, strict=True):
-                if not fut.done():
+                if fut.done():
+                    continue
+                if isinstance(res, BaseException):  # this call's own outcome (e.g. a dropped row)
+                    fut.set_exception(res)
+                else:
                     fut.set_result(res)
 
 
@@ -224,9 +228,14 @@ class Plan:
 
     def run_sync(self, values: dict[str, Any]) -> dict[str, Any]:
         vals: dict[Key, Any] = {(INPUTS, k): v for k, v in values.items()}
+        return self._collect(self.execute_sync(vals))
+
+    def execute_sync(self, vals: dict[Key, Any]) -> dict[Key, Any]:
+        """Run every step inline on ``vals`` (the values keyed ``(node, socket)`` the steps read,
+        graph inputs under ``"inputs"``) and return it with the steps' outputs added."""
         for step in self.steps:  # steps are in topological order
             self._exec_inline(step, vals)
-        return self._collect(vals)
+        return vals
 
     def _fan_items(self, step: Step, kw: dict[str, Any], values: dict[Key, Any]) -> list[dict]:
         lists = [(socket, values[key]) for socket, key in step.fan]
@@ -294,9 +303,13 @@ class Plan:
     async def arun(
         self, values: dict[str, Any], ctx: RunContext | None = None
     ) -> dict[str, Any]:
+        vals: dict[Key, Any] = {(INPUTS, k): v for k, v in values.items()}
+        return self._collect(await self.execute(vals, ctx))
+
+    async def execute(self, vals: dict[Key, Any], ctx: RunContext | None = None) -> dict[Key, Any]:
+        """Run the steps on ``vals`` (see :meth:`execute_sync`), concurrently where they allow."""
         ctx = ctx or RunContext(concurrency=16)
         steps = self.steps
-        vals: dict[Key, Any] = {(INPUTS, k): v for k, v in values.items()}
         remaining = [s.n_deps for s in steps]
         ready = deque(self.roots)
         running: dict[asyncio.Future[Any], Step] = {}
@@ -329,7 +342,7 @@ class Plan:
         finally:
             for task in running:
                 task.cancel()
-        return self._collect(vals)
+        return vals
 
 
 def compile_plan(graph: Any) -> Plan:

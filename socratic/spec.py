@@ -67,7 +67,7 @@ _NODE_KEYS = ("type", "model", "for_each", "description")
 class InputSpec(BaseModel):
     """An input declared in full form."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     type: str = "any"
     default: Any = None
     description: str = ""
@@ -76,7 +76,7 @@ class InputSpec(BaseModel):
 class GraphSpec(BaseModel):
     """The top-level schema of a graph file (sections are checked entry by entry)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     name: str = "graph"
     description: str = ""
     prompts_dir: str | list[str] | None = None
@@ -278,7 +278,7 @@ class _Builder:
             return None
         model = graph.models[value]
         want = getattr(cls, "model_kind", None)
-        if want and getattr(model, "kind", None) != want:
+        if want and not model.serves(want):
             self.err(
                 f"node '{name}' ({cls.type_name}) needs a {want} model, but '{value}' is a"
                 f" {model.kind} ({model.backend}); {want} backends: {', '.join(backend_names(want))}",

@@ -81,6 +81,10 @@ class Image:
         """Return the image as an RGB ``PIL.Image.Image``; a clear error names a bad file."""
         if self._pil is not None:
             return self._pil.convert("RGB") if self._pil.mode != "RGB" else self._pil
+        if self.path is not None and ".tar#" in self.path:  # a sample of a WebDataset shard
+            from .webdata import open_image
+
+            return open_image(self.path)
         from PIL import Image as PILImage
         from PIL import UnidentifiedImageError
 

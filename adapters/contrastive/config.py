@@ -86,12 +86,18 @@ class ContrastiveLossConfig(_Model):
     """CLIP's loss: learnable temperature, clamped at ``max_logit_scale`` (100 as in CLIP).
 
     ``local_loss``: each rank scores its own rows against the gathered columns (same loss and
-    gradients as the full matrix, less memory)."""
+    gradients as the full matrix, less memory). ``kind: coca`` (for a CoCa architecture, e.g.
+    ``coca_ViT-B-32``) trains contrastive + captioning with open_clip's ``CoCaLoss``:
+    ``clip_weight * CLIP loss + caption_weight * captioning cross-entropy`` (open_clip's
+    defaults 1 and 2)."""
 
+    kind: Literal["clip", "coca"] = "clip"
     init_logit_scale: float = Field(math.log(1 / 0.07), description="log of the initial scale")
     max_logit_scale: float = Field(100.0, gt=1.0)
     learn_logit_scale: bool = True
     local_loss: bool = True
+    clip_weight: float = Field(1.0, ge=0, description="coca: weight of the contrastive loss")
+    caption_weight: float = Field(2.0, ge=0, description="coca: weight of the captioning loss")
 
 
 class ContrastiveEval(_Model):

@@ -1,4 +1,5 @@
-"""The trainable wrapper: an open_clip model, its towers locked or not, and CLIP's loss.
+"""The trainable wrapper: an open_clip model, its towers locked or not, and CLIP's loss (or, for
+a CoCa, open_clip's contrastive + captioning ``CoCaLoss``).
 
 Example:
     >>> wrapped = ContrastiveModel(clip, image_locked=True)      # doctest: +SKIP
@@ -42,6 +43,7 @@ class ContrastiveModel(nn.Module):
         learn_logit_scale: bool = True,
         local_loss: bool = True,
         max_scale: float = MAX_LOGIT_SCALE,
+        coca_weights: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         self.clip = clip
@@ -49,6 +51,16 @@ class ContrastiveModel(nn.Module):
         self.text_locked = text_locked
         self.max_scale = max_scale
         self.loss_fn = ClipLoss(local_loss=local_loss, max_scale=max_scale)
+        self.coca_loss = None
+        if coca_weights is not None:  # (clip weight, caption weight)
+            from open_clip.loss import CoCaLoss
+
+            from .losses import dist_info
+
+            rank, world = dist_info()
+            self.coca_loss = CoCaLoss(caption_loss_weight=coca_weights[1], clip_loss_weight=coca_weights[0],
+                                      pad_id=getattr(clip, "pad_id", 0), local_loss=local_loss,
+                                      gather_with_grad=True, rank=rank, world_size=world)
         if image_locked:
             lock_tower(clip, "image")
         if text_locked:
@@ -70,6 +82,12 @@ class ContrastiveModel(nn.Module):
         return fn(x)  # type: ignore[operator]
 
     def forward(self, pixels: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.coca_loss is not None:
+            out = self.clip(pixels, tokens)
+            scale = self.clip.logit_scale.exp().clamp(max=self.max_scale)
+            contrastive, captioning = self.coca_loss(out["image_features"], out["text_features"],
+                                                     out["logits"], out["labels"], scale)
+            return {"loss": contrastive + captioning, "caption_loss": captioning.detach()}
         image = self._encode(self.clip.encode_image, pixels, self.image_locked)
         text = self._encode(self.clip.encode_text, tokens, self.text_locked)
         loss = self.loss_fn(image.float(), text.float(), self.clip.logit_scale)

@@ -27,7 +27,7 @@ from .data import PairDataset, Pairs, collate_pairs, load_pairs
 from .model import ContrastiveModel
 from .towers import BuiltTowers, build_towers, load_tower, save_open_clip, tower_state
 
-__all__ = ["build_run", "train_contrastive", "zero_shot_accuracy"]
+__all__ = ["build_run", "caption_accuracy", "train_contrastive", "zero_shot_accuracy"]
 
 
 def _class_labels(captions: list[str], cfg: ContrastiveEval) -> tuple[list[str], list[int]]:
@@ -67,6 +67,25 @@ def zero_shot_accuracy(
         correct += int((pred == torch.tensor([labels[i] for i in idx])).sum())
     return {"zero_shot_acc": correct / len(keep), "zero_shot_chance": 1.0 / len(classes),
             "zero_shot_images": float(len(keep))}
+
+
+@torch.no_grad()
+def caption_accuracy(coca: nn.Module, built: BuiltTowers, pairs: Pairs, max_images: int) -> dict[str, float]:
+    """Greedy CoCa captions of held-out images: exact match with their caption."""
+    from socratic.vision.base import CaptionOptions
+    from socratic.vision.coca import coca_captions
+
+    n = min(len(pairs.images), max_images)
+    dev = next(coca.parameters()).device
+    opts = CaptionOptions(strategy="greedy", max_new_tokens=12)
+    from ..metrics import exact_match
+
+    hyps: list[str] = []
+    for start in range(0, n, 128):
+        chunk = range(start, min(n, start + 128))
+        pix = torch.stack([built.preprocess(_open(pairs.images[i])) for i in chunk])
+        hyps += [c[0] for c in coca_captions(coca, pix.to(dev), opts)]
+    return {"caption_exact_match": exact_match([[c] for c in pairs.captions[:n]], hyps)}
 
 
 def _open(image: Any) -> Any:
@@ -111,7 +130,13 @@ def build_run(cfg: ContrastiveConfig) -> tuple[BuiltTowers, ContrastiveModel]:
         learn_logit_scale=cfg.loss.learn_logit_scale,
         local_loss=cfg.loss.local_loss,
         max_scale=cfg.loss.max_logit_scale,
+        coca_weights=(cfg.loss.clip_weight, cfg.loss.caption_weight) if cfg.loss.kind == "coca" else None,
     )
+    if cfg.loss.kind == "coca" and type(built.model).__name__ != "CoCa":
+        from socratic.errors import TrainingError
+
+        raise TrainingError(f"loss.kind: coca needs a CoCa architecture (a 'multimodal_cfg'); {cfg.arch}"
+                            " is a CLIP")
     return built, wrapped
 
 
@@ -128,7 +153,10 @@ def train_contrastive(cfg: ContrastiveConfig, *, accelerator: Any = None) -> dic
     def evaluate(model: nn.Module) -> dict[str, float]:
         if val_pairs is None:
             return {}
-        return zero_shot_accuracy(model.clip, built, val_pairs, cfg.eval)  # type: ignore[arg-type]
+        metrics = zero_shot_accuracy(model.clip, built, val_pairs, cfg.eval)  # type: ignore[arg-type]
+        if cfg.loss.kind == "coca":
+            metrics.update(caption_accuracy(model.clip, built, val_pairs, cfg.eval.max_images))
+        return metrics
 
     def save(model: nn.Module, step: int) -> None:
         save_open_clip(built, model_dir, weights_format=cfg.weights_format)

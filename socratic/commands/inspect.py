@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ..errors import ValidationFailed
+from ..errors import UsageError, ValidationFailed
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -43,6 +43,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     from ..spec import graph_to_yaml, load_graph
 
     graph = load_graph(args.graph, overrides=args.set)
+    if getattr(args, "engine", "local") == "ray":
+        from ..engines import plan_stages
+
+        plan = plan_stages(graph)
+        if args.format == "json":
+            json.dump(plan.as_dict(), sys.stdout, indent=2)
+            print()
+        elif args.format == "text":
+            print(plan.text())
+        else:
+            raise UsageError("--engine ray prints the stage plan as text or json")
+        return 0
     if args.format == "json":
         json.dump(catalog.graph_summary(graph), sys.stdout, indent=2)
         print()

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import usage
 from ..context import BuildContext
-from ..errors import InputError
+from ..errors import InputError, NodeError, RowDropped
 from ..types import parse_cli_value
 
 
@@ -51,6 +51,16 @@ def context_from(args: argparse.Namespace) -> BuildContext:
     return BuildContext()
 
 
+def _engine(args: argparse.Namespace) -> Any:
+    """The engine of ``--engine`` / ``--ray-address``."""
+    from ..engines import make_engine
+
+    address = getattr(args, "ray_address", None)
+    if address and args.engine != "ray":
+        raise InputError("--ray-address goes with --engine ray")
+    return make_engine(args.engine, address=address) if args.engine == "ray" else make_engine("local")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..spec import load_graph
 
@@ -61,10 +71,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             if args.input or args.inputs:
                 raise InputError("--data takes inputs from each row; do not combine with -i/--inputs")
-            runner = RowRunner(graph, concurrency=args.concurrency, progress=not args.no_progress,
-                               ordered=not args.unordered, id_key=args.id_column)
-            summary = runner.run(args.data, args.out)
+            engine = _engine(args)
+            runner = RowRunner(graph, engine=engine, concurrency=args.concurrency,
+                               progress=not args.no_progress, ordered=not args.unordered,
+                               id_key=args.id_column)
+            try:
+                summary = runner.run(args.data, args.out, rows_per_file=args.rows_per_file)
+            finally:
+                getattr(engine, "close", lambda: None)()
             print(json.dumps(summary.as_dict()), file=sys.stderr if args.out is None else sys.stdout)
+            for line in summary.drops():
+                print(f"dropped: {line}", file=sys.stderr)
             for line in summary.report():
                 print(f"error: {line}", file=sys.stderr)
             code = 0 if summary.failed == 0 else 1
@@ -76,13 +93,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             if args.out:
                 raise InputError("--out writes one line per row of --data; give --data too")
+            if args.engine != "local":
+                raise InputError(f"--engine {args.engine} runs a dataset: give --data (and --out)")
             values = graph.prepare_inputs(_inputs(graph, args))
             plan = graph.plan()
 
             async def once() -> dict:
                 return await plan.arun(values, RunContext(concurrency=args.concurrency))
 
-            outputs = plan.run_sync(values) if plan.all_inline else asyncio.run(once())
+            try:
+                outputs = plan.run_sync(values) if plan.all_inline else asyncio.run(once())
+            except NodeError as exc:
+                if not isinstance(exc.cause, RowDropped):
+                    raise
+                outputs = {"dropped": str(exc.cause)}  # a filter removed this input: not a failure
             print_json(outputs)
             code = 0
     if args.stats:

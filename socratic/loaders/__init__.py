@@ -12,14 +12,27 @@ Example:
     socratic.errors.ModelLoadError: cannot load hf model: local directory not found: ./models/tiny-gpt2
 """
 
-from .hf_clip import HFClip, load_hf_clip
-from .hf_image_to_text import HFImageToText, load_hf_image_to_text
-from .hf_lm import HFLanguageModel, load_hf_lm
-from .lock import heavy_import, load_lock
-from .open_clip import OpenClip, build_open_clip, load_open_clip, resolve_open_clip
+from __future__ import annotations
 
-__all__ = [
-    "HFClip", "HFImageToText", "HFLanguageModel", "OpenClip", "build_open_clip", "heavy_import",
-    "load_hf_clip", "load_hf_image_to_text", "load_hf_lm", "load_lock", "load_open_clip",
-    "resolve_open_clip",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "HFClip": "hf_clip", "load_hf_clip": "hf_clip",
+    "HFImageToText": "hf_image_to_text", "load_hf_image_to_text": "hf_image_to_text",
+    "HFLanguageModel": "hf_lm", "load_hf_lm": "hf_lm",
+    "heavy_import": "lock", "load_lock": "lock",
+    "OpenClip": "open_clip", "build_open_clip": "open_clip", "load_open_clip": "open_clip",
+    "resolve_open_clip": "open_clip",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Submodules load on first use: backends import the one they need (``socratic validate``
+    imports none of them)."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'socratic.loaders' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

@@ -54,7 +54,10 @@ class ImageNode(Node):
     model: ClipModel
 
     def run(self, **call: Any) -> dict[str, Any]:
-        return self.run_batch([call])[0]
+        result = self.run_batch([call])[0]
+        if isinstance(result, BaseException):  # score() may give a call its own error
+            raise result
+        return result
 
     def run_batch(self, calls: list[dict[str, Any]]) -> list[Any]:
         images = self.model.embed_images([c["image"] for c in calls])

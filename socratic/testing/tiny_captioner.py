@@ -1,5 +1,6 @@
 """Tiny image captioners saved like real ones: BLIP (encoder-decoder) and GIT (decoder-only),
-each with its processor and a small BERT WordPiece vocabulary written here (no downloads).
+and BLIP's image-text retrieval model (``blip_itm``: the ITM head CapFilt filters with), each
+with its processor and a small BERT WordPiece vocabulary written here (no downloads).
 
 Example:
     >>> import tempfile
@@ -26,17 +27,18 @@ WORDS = (
 
 
 def make_tiny_captioner(
-    out_dir: str | os.PathLike[str], arch: Literal["blip", "git"] = "blip", *, seed: int = 0
+    out_dir: str | os.PathLike[str], arch: Literal["blip", "git", "blip_itm"] = "blip", *, seed: int = 0
 ) -> Path:
     """Save a ``BlipForConditionalGeneration`` + ``BlipProcessor`` (decoding starts at
-    ``[DEC]``) or a ``GitForCausalLM`` + ``GitProcessor`` (prompts continue ``[CLS]``) with
-    seeded random weights to ``out_dir``; returns the folder."""
+    ``[DEC]``), a ``GitForCausalLM`` + ``GitProcessor`` (prompts continue ``[CLS]``) or a
+    ``BlipForImageTextRetrieval`` + ``BlipProcessor`` (``blip_itm``) with seeded random weights
+    to ``out_dir``; returns the folder."""
     import torch
     import transformers as hf
 
     from .tiny_clip import vit_config
 
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *(["[DEC]"] if arch == "blip" else []), *WORDS]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *(["[DEC]"] if arch != "git" else []), *WORDS]
     ids = {t: i for i, t in enumerate(vocab)}
     tok = hf.BertTokenizer(vocab=ids, do_lower_case=True)
     text = {"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
@@ -44,11 +46,11 @@ def make_tiny_captioner(
             "eos_token_id": ids["[SEP]"]}
     torch.manual_seed(seed)
     model: Any
-    if arch == "blip":
+    if arch in ("blip", "blip_itm"):
         tok.add_special_tokens({"bos_token": "[DEC]"})
         text.update(encoder_hidden_size=32, bos_token_id=ids["[DEC]"], sep_token_id=ids["[SEP]"])
         cfg = hf.BlipConfig(text_config=text, vision_config=vit_config(), projection_dim=32)
-        model = hf.BlipForConditionalGeneration(cfg)
+        model = (hf.BlipForConditionalGeneration if arch == "blip" else hf.BlipForImageTextRetrieval)(cfg)
         images: Any = hf.BlipImageProcessor(size={"height": 32, "width": 32})
         proc: Any = hf.BlipProcessor(image_processor=images, tokenizer=tok)
     elif arch == "git":
@@ -57,7 +59,7 @@ def make_tiny_captioner(
         images = hf.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32)
         proc = hf.GitProcessor(image_processor=images, tokenizer=tok)
     else:
-        raise ValueError(f"unknown tiny captioner arch {arch!r}: blip or git")
+        raise ValueError(f"unknown tiny captioner arch {arch!r}: blip, git or blip_itm")
     model.save_pretrained(out_dir)
     proc.save_pretrained(out_dir)
     return Path(out_dir)

@@ -38,12 +38,27 @@ TINY_OPEN_CLIP: dict[str, Any] = {
 
 
 def open_clip_arch(
-    embed_dim: int = 32, vision: dict[str, Any] | None = None, text: dict[str, Any] | None = None
+    embed_dim: int = 32, vision: dict[str, Any] | None = None, text: dict[str, Any] | None = None,
+    coca: bool = False,
 ) -> dict[str, Any]:
     """An open_clip model config (what ``open_clip.add_model_config`` reads): :data:`TINY_OPEN_CLIP`
-    with ``vision`` / ``text`` updating its ``vision_cfg`` / ``text_cfg`` (open_clip's key names)."""
-    return {"embed_dim": embed_dim, "vision_cfg": {**TINY_OPEN_CLIP["vision_cfg"], **(vision or {})},
-            "text_cfg": {**TINY_OPEN_CLIP["text_cfg"], **(text or {})}}
+    with ``vision`` / ``text`` updating its ``vision_cfg`` / ``text_cfg`` (open_clip's key names).
+    ``coca``: a CoCa (attentional pooling, a [CLS] text token, a one-layer multimodal decoder).
+
+    Example:
+        >>> sorted(open_clip_arch(coca=True))
+        ['custom_text', 'embed_dim', 'multimodal_cfg', 'text_cfg', 'vision_cfg']
+    """
+    cfg = {"embed_dim": embed_dim, "vision_cfg": {**TINY_OPEN_CLIP["vision_cfg"], **(vision or {})},
+           "text_cfg": {**TINY_OPEN_CLIP["text_cfg"], **(text or {})}}
+    if coca:
+        cfg["vision_cfg"].update(attentional_pool=True, attn_pooler_heads=2, output_tokens=True)
+        cfg["text_cfg"].update(embed_cls=True, output_tokens=True)
+        text_cfg = cfg["text_cfg"]
+        cfg["multimodal_cfg"] = {"context_length": text_cfg["context_length"], "vocab_size": 49408,
+                                 "width": text_cfg["width"], "heads": 2, "layers": 1, "attn_pooler_heads": 2}
+        cfg["custom_text"] = True
+    return cfg
 
 
 def write_open_clip_arch(directory: str | os.PathLike[str], name: str | None = None, **arch: Any) -> Path:

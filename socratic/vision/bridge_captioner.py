@@ -57,7 +57,7 @@ class BridgeCaptioner(Captioner):
         opts = caption_options(self.config, options)
         vlm = self.resource()
         pils = [Image.from_value(im).pil() for im in images]
-        kw, seed, bs = opts.model_dump(exclude={"seed"}), opts.seed, self.config.batch_size
+        kw, seed, bs = opts.model_dump(exclude={"seed", "resources"}), opts.seed, self.config.batch_size
         out: list[list[str]] = []
         for s in range(0, len(pils), bs):
             out += vlm.generate(pils[s : s + bs], **kw, seed=None if seed is None else seed + s)

@@ -272,6 +272,16 @@ class ClipModel(ModelBackend):
         e = np.exp(z)
         return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
+    def serves(self, kind: str) -> bool:
+        """A CLIP scores image-text pairs too (``image_text`` nodes such as ``filter.captions``)."""
+        return kind in (self.kind, "image_text")
+
+    def match_scores(self, images: Sequence[ImageLike], texts: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Per image, the cosine of each of its texts (the image-text interface CapFilt uses)."""
+        img = self.embed_images(list(images))
+        return [(self.embed_texts(list(t)) @ v).tolist() if len(t) else []
+                for v, t in zip(img, texts, strict=True)]
+
     def class_embeddings(
         self, classes: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES
     ) -> np.ndarray:

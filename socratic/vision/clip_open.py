@@ -1,5 +1,9 @@
 """open_clip backend: any architecture open_clip knows, with a pretrained tag or local weights.
 
+A CoCa (``coca_ViT-B-32`` ..., or an export whose config has a ``multimodal_cfg``) serves two
+kinds of nodes from one ``models:`` entry: ``clip.*`` (its contrastive towers) and
+``caption.generate`` (its text decoder, :mod:`socratic.vision.coca`).
+
 ``model`` is an open_clip architecture (``ViT-B-32``), ``hf-hub:org/name`` or
 ``local-dir:/path``; ``pretrained`` is a tag (``laion2b_s34b_b79k``), a checkpoint file or a
 directory holding one (or an open_clip export with ``open_clip_config.json``). No ``pretrained``
@@ -13,18 +17,21 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
+from ..errors import ModelLoadError
 from ..loaders.device import torch_dtype
 from ..loaders.hub import stat_identity
 from ..models import BackendConfig
-from .clip_base import ClipConfig, ClipModel
+from .base import CaptionOptions
+from .clip_base import ClipConfig, ClipModel, to_pil
+from .coca import is_coca_config
 from .lazy import np
 
 if TYPE_CHECKING:
     from ..loaders import OpenClip
 
 
-class OpenClipConfig(ClipConfig):
-    """Config of the ``open_clip`` backend."""
+class OpenClipConfig(ClipConfig, CaptionOptions):
+    """Config of the ``open_clip`` backend (the caption options apply to CoCa models)."""
 
     model: str = Field("ViT-B-32", description="architecture, hf-hub:org/name or local-dir:PATH")
     pretrained: str | None = Field(
@@ -48,6 +55,42 @@ class OpenClipModel(ClipModel):
 
     backend: ClassVar[str] = "open_clip"
     Config: ClassVar[type[BackendConfig]] = OpenClipConfig
+
+    @property
+    def is_coca(self) -> bool:
+        """A CoCa (known without loading: by its name, or its export's config)."""
+        name = self.config.model
+        if name.startswith("local-dir:"):
+            import json
+
+            cfg = Path(name[len("local-dir:"):]).expanduser() / "open_clip_config.json"
+            try:
+                return is_coca_config(json.loads(cfg.read_text(encoding="utf-8")).get("model_cfg"))
+            except (OSError, ValueError):
+                return False
+        return name.split("/")[-1].lower().startswith("coca")
+
+    def serves(self, kind: str) -> bool:
+        return super().serves(kind) or (kind == "captioner" and self.is_coca)
+
+    def caption(self, images: list[Any], **options: Any) -> list[list[str]]:
+        """Captions from a CoCa's text decoder (``caption.generate`` calls this)."""
+        from .captioner import caption_options
+        from .coca import coca_captions
+
+        r: OpenClip = self.resource()
+        if not is_coca_config(r.model_cfg) and type(r.model).__name__ != "CoCa":
+            raise ModelLoadError(f"open_clip '{self.config.model}' is not a CoCa: it cannot caption")
+        import torch
+
+        opts = caption_options(self.config, options)
+        pil = [to_pil(im) for im in images]
+        out: list[list[str]] = []
+        for start in range(0, len(pil), self.config.batch_size):
+            chunk = pil[start : start + self.config.batch_size]
+            batch = torch.stack([r.preprocess(im) for im in chunk]).to(r.device)
+            out += coca_captions(r.model, batch, opts)
+        return out
 
     def cache_identity(self) -> str | None:
         cfg = self.config

@@ -119,7 +119,7 @@ def test_offline_hub_id_fails_fast():
     with pytest.raises(ModelLoadError, match="could not fetch hub id 'Salesforce/blip-image-"
                        "captioning-base'.*local directory"):
         HFCaptioner(model="Salesforce/blip-image-captioning-base").caption([])
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 20  # a hub attempt would retry for ~24 s
 
 
 def test_empty_list(captioner):

@@ -115,7 +115,7 @@ def test_offline_hub_id_says_how_to_use_a_local_copy():
     with pytest.raises(ModelLoadError, match=r"could not fetch hub id 'openai/clip-vit-base-"
                        r"patch32'.*model: DIR"):
         HFClipModel(model="openai/clip-vit-base-patch32").resource()
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 20  # a hub attempt would retry for ~24 s
 
 
 def test_directory_that_is_not_a_model(tmp_path):

@@ -254,7 +254,7 @@ def test_offline_tag_fails_fast_with_a_way_out(monkeypatch):
     start = time.perf_counter()
     with pytest.raises(ModelLoadError, match=r"could not fetch .*pretrained: /path/to/"):
         OpenClipModel(model="ViT-B-32", pretrained="laion2b_s34b_b79k").resource()
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 20  # a hub attempt would retry for ~24 s
 
 
 def test_corrupt_image_is_named(clip, tmp_path, real_images):
@@ -300,4 +300,4 @@ def test_offline_hf_hub_model_fails_fast(monkeypatch):
     start = time.perf_counter()
     with pytest.raises(ModelLoadError, match="could not fetch open_clip 'hf-hub:laion/nope'.*local-dir"):
         OpenClipModel(model="hf-hub:laion/nope").resource()
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 20  # a hub attempt would retry for ~24 s
