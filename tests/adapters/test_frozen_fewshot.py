@@ -50,7 +50,7 @@ def test_the_shots_decide_what_is_answered_about_the_query_image(answers):
     per_kind = {a: sum(r[a][0] == r[a][1] for r in answers) / N for a in ATTRIBUTES}
     both = sum(all(r[a][0] == r[a][1] for a in ATTRIBUTES) for r in answers) / N
     print(f"few-shot accuracy {per_kind}, right for both kinds {both:.2f}")
-    assert min(per_kind.values()) >= 0.75 and both >= 0.6   # measured 0.98 / 0.85 (seed 0)
+    assert min(per_kind.values()) >= 0.75 and both >= 0.6   # measured 0.91 each / 0.81 (seed 0)
 
 
 def test_without_the_context_it_fails(answers):
