@@ -26,8 +26,10 @@ def test_coca_learns_to_caption_and_to_match_and_serves_both_kinds(tmp_path: Pat
 
     arch = write_open_clip_arch(tmp_path, "socratic-test-coca", coca=True)
     cfg = make_config(arch, tmp_path / "out", "uu", name="socratic-test-coca", loss={"kind": "coca"},
-                      data=SMALL, train={"max_steps": 240, "batch_size": 48, "lr": 2e-3, "save_every": 0})
+                      data=SMALL, train={"max_steps": 600, "batch_size": 48, "lr": 2e-3, "save_every": 0})
     cfg["data"]["caption_templates"] = ["{}"]  # exact captions to learn
+    # captioning is slow to start at this size (a 49,408-token output layer): at 240 steps the
+    # captions were still at chance; the loss passes the "ignore the image" level near 250 steps
     result = train_contrastive(ContrastiveConfig.model_validate(cfg))
     assert result["zero_shot_acc"] > 3 * result["zero_shot_chance"]
     assert result["caption_exact_match"] >= 0.5, result  # "a red circle" for a red circle

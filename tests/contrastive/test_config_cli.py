@@ -86,7 +86,7 @@ def test_jsonl_data_trains_and_evaluates(arch_file, tmp_path):
         train_contrastive(ContrastiveConfig.model_validate(cfg))
 
 
-@pytest.mark.parametrize("name", ["train_contrastive_uu.yaml", "train_contrastive_lu.yaml"])
+@pytest.mark.parametrize("name", ["train_contrastive_uu.yaml", "train_contrastive_lu.yaml", "train_coca.yaml"])
 def test_example_configs_validate(name, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # paths are relative to the config file, not the working folder
     cfg = load_training_config(ROOT / "examples" / name)
