@@ -167,6 +167,10 @@ def _walk(node: Any, path: YamlPath, doc: YamlDocument, active: frozenset[int],
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise GraphError("a mapping key must be plain text or a number, not a list or mapping",
+                                 file=doc.file, line=key_node.start_mark.line + 1,
+                                 col=key_node.start_mark.column + 1)
             key = key_node.value
             if key in seen:
                 raise GraphError(f"duplicate key '{shorten(key, 80)}'", file=doc.file,
