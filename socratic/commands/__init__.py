@@ -2,6 +2,7 @@
 
 from .inspect import cmd_backends, cmd_nodes, cmd_show, cmd_validate
 from .other import cmd_cache, cmd_demo, cmd_eval
+from .plan import cmd_plan
 from .run import cmd_run
 from .train import cmd_train
 
@@ -11,6 +12,7 @@ __all__ = [
     "cmd_demo",
     "cmd_eval",
     "cmd_nodes",
+    "cmd_plan",
     "cmd_run",
     "cmd_show",
     "cmd_train",

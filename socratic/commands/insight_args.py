@@ -1,0 +1,22 @@
+"""Arguments of ``socratic plan``, ``tune`` and ``report`` (kept apart from cli.py; no heavy import)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def add_insight_commands(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register the three subcommands on ``sub`` (the CLI's subparsers)."""
+    plan = sub.add_parser("plan", help="what a run over --data would cost, per model, before running it")
+    plan.add_argument("graph", help="graph file (YAML)")
+    plan.add_argument("--data", required=True, metavar="ROWS", help="rows (any data format run reads)")
+    plan.add_argument("--sample", type=int, default=0, metavar="K",
+                      help="run the first K rows for real to measure seconds per call")
+    plan.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    plan.add_argument("--concurrency", type=int, default=8)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.add_argument("--no-cache", action="store_true")
+    plan.add_argument("--cache-dir", help="cache folder (default $SOCRATIC_CACHE_DIR or user cache)")
+    add_common(plan)
