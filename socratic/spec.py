@@ -84,6 +84,8 @@ class GraphSpec(BaseModel):
     models: dict[str, Any] = Field(default_factory=dict)
     nodes: dict[str, Any]
     outputs: dict[str, Any] = Field(default_factory=dict)
+    #: read by ``socratic tune`` (:mod:`socratic.tune.config`); a graph runs without it
+    tune: dict[str, Any] | None = None
 
 
 def _expand_input(path: YamlPath, value: Any) -> Any:

@@ -5,6 +5,7 @@ from .other import cmd_cache, cmd_demo, cmd_eval
 from .plan import cmd_plan
 from .run import cmd_run
 from .train import cmd_train
+from .tune import cmd_tune
 
 __all__ = [
     "cmd_backends",
@@ -16,5 +17,6 @@ __all__ = [
     "cmd_run",
     "cmd_show",
     "cmd_train",
+    "cmd_tune",
     "cmd_validate",
 ]

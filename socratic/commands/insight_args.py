@@ -20,3 +20,21 @@ def add_insight_commands(sub: Any, add_common: Callable[[argparse.ArgumentParser
     plan.add_argument("--no-cache", action="store_true")
     plan.add_argument("--cache-dir", help="cache folder (default $SOCRATIC_CACHE_DIR or user cache)")
     add_common(plan)
+
+    tune = sub.add_parser("tune", help="tune a graph's tune: knobs on training rows, report on dev rows")
+    tune.add_argument("graph", help="graph file (YAML) with a tune: section")
+    tune.add_argument("--train", required=True, metavar="ROWS", help="rows to tune on")
+    tune.add_argument("--dev", required=True, metavar="ROWS", help="held-out rows to report on")
+    tune.add_argument("--metric", default=None, choices=["accuracy", "exact_match"],
+                      help="default: tune.metric")
+    tune.add_argument("--out", default=None, metavar="GRAPH.tuned.yaml",
+                      help="where the tuned graph goes (default: next to GRAPH)")
+    tune.add_argument("--report", default=None, metavar="DIR",
+                      help="folder for the table and plot (default: the tuned graph's folder)")
+    tune.add_argument("--budget", type=int, default=None, help="model calls the search may spend")
+    tune.add_argument("--seed", type=int, default=None)
+    tune.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    tune.add_argument("--concurrency", type=int, default=16)
+    tune.add_argument("--no-cache", action="store_true")
+    tune.add_argument("--cache-dir", help="cache folder (default $SOCRATIC_CACHE_DIR or user cache)")
+    add_common(tune)
