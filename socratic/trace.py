@@ -7,7 +7,8 @@ records, for the local engine:
 - ``node`` spans inside them (``node``, ``type``, ``items`` for a ``for_each`` node, ``ms``);
 - ``model`` spans inside those: one per call of a node to its model (``node``, ``model``, ``backend``,
   ``ms``; ``requests`` sent, ``cache_hits``, ``cache_hit`` when every sample came from the
-  response cache, ``retries``, ``prompt_tokens`` / ``completion_tokens``; for batchable models
+  response cache, ``retries``, ``prompt_tokens`` / ``completion_tokens``; for LLM nodes the
+  rendered ``prompt`` and the ``answer`` text, each cut at 4000 characters; for batchable models
   ``batch`` (the id of the ``batch`` span that served the call) and ``batch_size``);
 - ``batch`` spans: one per real batch a batchable model ran (``size``, ``ms``, the counts above;
   no parent: a batch serves calls of many rows);
@@ -335,6 +336,8 @@ class TracedPlan(Plan):
                 span.attrs.update(batcher.served.pop(id(call), {}))
             self.tracer.close_span(span)
             return result
+        if hasattr(node, "build_request"):  # an LLM node: what it asks
+            span.attrs["prompt"] = _prompt_text(node, call)
         with usage.track() as counts:
             try:
                 result = await super()._call(step, call, ctx)
@@ -343,6 +346,8 @@ class TracedPlan(Plan):
                 self.tracer.close_span(span, exc)
                 raise
         _add_counts(span, counts)
+        if "prompt" in span.attrs and isinstance(result, dict) and "text" in result:
+            span.attrs["answer"] = _clip(result["text"])
         self.tracer.close_span(span)
         return result
 
@@ -372,6 +377,33 @@ class TracedBatcher(Batcher):
         _add_counts(span, counts)
         self.tracer.close_span(span)
         return result
+
+
+#: longest prompt or answer text kept on a span
+MAX_TEXT = 4000
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_clip(v) for v in value]
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + " [...]"
+
+
+def _prompt_text(node: Any, call: dict[str, Any]) -> str:
+    """The rendered messages of an LLM node's call, ``ROLE: text`` (images as ``[image PATH]``)."""
+    try:
+        request = node.build_request(call)
+    except Exception as exc:  # the node itself will report it
+        return f"(could not render: {type(exc).__name__})"
+    lines = []
+    for m in request.as_messages():
+        content = m["content"]
+        if not isinstance(content, str):
+            content = " ".join(p["text"] if p["type"] == "text"
+                               else f"[image {getattr(p['image'], 'path', '')}]" for p in content)
+        lines.append(f"{m['role']}: {content}")
+    return _clip("\n".join(lines))
 
 
 def _node_attrs(step: Step) -> dict[str, Any]:

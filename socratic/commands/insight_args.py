@@ -38,3 +38,18 @@ def add_insight_commands(sub: Any, add_common: Callable[[argparse.ArgumentParser
     tune.add_argument("--no-cache", action="store_true")
     tune.add_argument("--cache-dir", help="cache folder (default $SOCRATIC_CACHE_DIR or user cache)")
     add_common(tune)
+
+    report = sub.add_parser("report", help="one static HTML page of a run --out file or a trace")
+    report.add_argument("source", help="a run --out JSONL file or Parquet folder, or a trace JSONL")
+    report.add_argument("-o", "--output", default="report.html", help="the HTML file to write")
+    report.add_argument("--data", default=None, metavar="ROWS",
+                        help="the rows the run read (inputs such as images; joined by row index)")
+    report.add_argument("--trace", default=None, metavar="TRACE.jsonl",
+                        help="a trace of the same run (model calls, prompts and answers per row)")
+    report.add_argument("--truth", default=None, metavar="COLUMN",
+                        help="the column with the right answer (rows marked correct / wrong)")
+    report.add_argument("--compare", default=None, metavar="OUTPUT",
+                        help="the graph output compared with --truth (default: label, caption, answer)")
+    report.add_argument("--title", default=None)
+    report.add_argument("--link-images", action="store_true", help="link images instead of embedding them")
+    add_common(report)

@@ -32,6 +32,8 @@ def test_run_trace_records_rows_nodes_and_model_calls(two_step, cache_dir, serve
         assert node["kind"] == "node" and node["name"] == m["node"] and ids[node["parent"]]["kind"] == "row"
         assert m["requests"] == 1 and m["cache_hit"] is False and m["backend"] == "openai"
         assert m["completion_tokens"] > 0 and m["prompt_tokens"] > 0
+    asks = sorted((m["row"], m["prompt"], m["answer"]) for m in by_kind["model"] if m["node"] == "ask")
+    assert asks[0] == (0, "user: Say Q: one", "echo: Say Q: one")
     assert len(server.bodies) == 6
     assert by_kind["run"][0]["rows"] == 3 and by_kind["run"][0]["name"] == "two-step"
     # the same run again: every model call is a cache hit, nothing is sent
