@@ -7,16 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from socratic.demo.world import UNSEEN
+from socratic.demo.world import UNSEEN, noisy_descriptors
 
-NOISY = {
-    "fire engine": ["a red square", "a ladder on top", "a loud siren", "yellow stripes"],
-    "tomato": ["a red circle", "a green stem", "shiny skin"],
-    "sun": ["a yellow circle", "bright rays of light"],
-    "cheese wedge": ["a yellow triangle", "small holes", "a rind"],
-    "pine tree": ["a green triangle", "needles", "a brown trunk", "a red star on top"],
-    "lake": ["a blue circle", "calm water", "reeds at the shore", "ducks"],
-}
+NOISY = noisy_descriptors()
 
 GRAPH = """\
 name: unseen-descriptors
