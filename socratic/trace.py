@@ -223,6 +223,8 @@ class Tracer:
 
     def close_span(self, span: Span, error: BaseException | None = None) -> None:
         span.finish(error)
+        if span.kind == "row":
+            self.n_rows += 1
         for sink in self.sinks:
             sink.end(span)
 
@@ -262,7 +264,6 @@ class Tracer:
                     span.attrs["node"] = result["node"]
             elif "dropped" in result:
                 span.status, span.attrs["dropped"] = "dropped", result["dropped"]
-            self.n_rows += 1
             self.close_span(span)
             return index, result
 

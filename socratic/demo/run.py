@@ -225,7 +225,7 @@ def table(results: dict[str, Any]) -> str:
     if "distillation" in results:
         d = results["distillation"]
         so, di = d["socratic"], d["distilled"]
-        rows.append(("distilled ClipCap (Socratic captions): exact", f"{di['exact_match']:.3f}",
+        rows.append(("distilled ClipCap: exact match", f"{di['exact_match']:.3f}",
                      f"the Socratic graph it learned from {so['exact_match']:.3f}"))
         rows.append(("  seconds / model calls per image", f"{di['seconds_per_image']:.4f} / "
                      f"{di['model_calls_per_image']:.0f}", f"Socratic {so['seconds_per_image']:.4f} /"

@@ -105,7 +105,8 @@ def build_report(records: list[dict[str, Any]], *, data_rows: list[dict[str, Any
             for item in value if isinstance(value, list) else [value]:
                 if is_image_path(item):
                     images.append({"name": key, "path": item, "src": image_src(item, base, link_images)})
-        shown = {k: v for k, v in columns.items() if not any(i["name"] == k for i in images)}
+        shown = {k: v for k, v in columns.items()
+                 if k != truth and not any(i["name"] == k for i in images)}
         outs = views(joined.get("outputs") or {})
         for v in outs:
             if v["kind"] == "image":

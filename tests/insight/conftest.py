@@ -60,3 +60,13 @@ def two_step(tmp_path: Path, server) -> Path:
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> str:
     return os.fspath(tmp_path / "cache")
+
+
+@pytest.fixture(scope="module")
+def shapes_backend():
+    """The hand-made shapes CLIP as backend ``shapes_clip`` for one test module, removed after."""
+    from .world import register, unregister
+
+    register()
+    yield
+    unregister()

@@ -9,7 +9,7 @@ import json
 
 from socratic.cli import main
 
-from .world import register, write_world
+from .world import write_world
 
 PIPELINE = """\
 name: name-then-caption
@@ -41,12 +41,11 @@ train: {output_dir: ./run, max_steps: 8, batch_size: 8, lr: 2.0e-3, warmup_steps
 """
 
 
-def test_a_run_out_file_trains_a_bridge_that_runs_beside_its_teacher(tmp_path, capsys):
+def test_a_run_out_file_trains_a_bridge_that_runs_beside_its_teacher(tmp_path, capsys, shapes_backend):
     from socratic.adapters.synthetic import all_captions
 
     from socratic.testing import make_tiny_lm, make_tiny_open_clip, train_tokenizer
 
-    register()
     world = write_world(tmp_path / "w", n_train=24, n_dev=4).parent
     (world / "pipeline.yaml").write_text(PIPELINE)
     assert main(["run", str(world / "pipeline.yaml"), "--data", str(world / "train.jsonl"), "--out",

@@ -14,7 +14,7 @@ import pytest
 from socratic.cli import main
 
 from .browser import file_url, find_chromium, load
-from .world import register, write_world
+from .world import write_world
 
 GRAPH = """\
 name: look
@@ -45,11 +45,10 @@ outputs:
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
+def page(tmp_path_factory, shapes_backend):
     """A run of the graph over 12 dev rows (one image missing: a failed row), traced, and its page."""
     from socratic.testing import FakeOpenAIServer
 
-    register()
     world = write_world(tmp_path_factory.mktemp("report"), n_train=1, n_dev=12).parent
     rows = [json.loads(x) for x in (world / "dev.jsonl").read_text().splitlines()]
     rows[3]["image"] = "images/missing.png"

@@ -116,6 +116,7 @@ def test_single_run_is_traced_as_row_zero(two_step, cache_dir, capsys):
     assert main(["run", str(two_step), "-i", "text=hello", "--cache-dir", cache_dir, "--trace", str(trace)]) == 0
     spans = _spans(trace)
     assert [s["kind"] for s in spans].count("row") == 1 and spans[-1]["kind"] == "run"
+    assert spans[-1]["rows"] == 1
     assert {s["row"] for s in spans if s["kind"] in ("node", "model")} == {0}
 
 

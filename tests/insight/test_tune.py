@@ -11,14 +11,13 @@ import pytest
 
 from socratic.cli import main
 
-from .world import register, write_world
+from .world import write_world
 
 MARGIN = 0.25
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    register()
+def world(tmp_path_factory, shapes_backend):
     return write_world(tmp_path_factory.mktemp("tune-world"))
 
 

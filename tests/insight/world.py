@@ -66,9 +66,16 @@ def write_world(folder: Path, n_train: int = 60, n_dev: int = 60) -> Path:
 
 
 def register() -> None:
-    """Register the hand-made CLIP as backend ``shapes_clip``."""
+    """Register the hand-made CLIP as backend ``shapes_clip`` (undo with :func:`unregister`, so
+    that no other test sees it in the backend list)."""
     from socratic.models import register_backend
 
     from .shapes_clip import ShapesClip
 
     register_backend("shapes_clip", "clip", ShapesClip)
+
+
+def unregister() -> None:
+    from socratic.models import _BACKENDS
+
+    _BACKENDS.pop("shapes_clip", None)
