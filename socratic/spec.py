@@ -376,6 +376,10 @@ class _Builder:
         for name, entry in spec.nodes.items():
             self.node(graph, name, entry)
         self.outputs(graph, spec)
+        if spec.tune is not None:
+            from .tune.config import check_tune
+
+            self.errors += check_tune(self.doc, spec.tune, set(spec.nodes))
         for problem in graph.validate():
             if problem.ref_node in self.failed_nodes or problem.node in self.failed_nodes:
                 continue  # already reported where that node failed

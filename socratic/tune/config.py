@@ -122,3 +122,22 @@ def score(metric: str, predicted: Any, truth: Any) -> float:
 
         return float(any(norm(predicted) == norm(t) for t in truths))
     return float(any(predicted == t for t in truths))
+
+
+def check_tune(doc: Any, raw: Any, nodes: set[str]) -> list[Any]:
+    """Problems of a graph file's ``tune:`` section, located in the file (``socratic validate``
+    reports them): its schema, and knobs naming nodes the graph does not have."""
+    from ..errors import did_you_mean
+    from ..yaml_source import validate_model
+
+    spec, problems = validate_model(doc, TuneSpec, raw, root=("tune",), prefix="tune: ")
+    if spec is None:
+        return problems
+    for i, knob in enumerate(spec.knobs):
+        parts = (knob.path or "").split(".")
+        name = knob.node or (parts[1] if len(parts) > 2 else None)
+        if name is not None and name not in nodes:
+            where = ("tune", "knobs", i, "node" if knob.node else "path")
+            problems.append(doc.error(f"tune: knob {i + 1} names node '{name}', which the graph does not have"
+                                      f"{did_you_mean(name, nodes)}", where))
+    return problems

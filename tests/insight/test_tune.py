@@ -89,6 +89,18 @@ def test_a_bad_tune_section_is_located(world, tmp_path, capsys):
     assert code == 2 and "bad.yaml:28:" in err and "tune: knobs.1.kind" in err and "choice" in err
 
 
+
+def test_validate_checks_the_tune_section(world, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(world.read_text().replace("path: nodes.classify.aggregate", "path: nodes.clasify.aggregate")
+                   .replace("node: load", "node: lod"))
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml:28:28:" in err and "names node 'clasify'" in err and "did you mean 'classify'" in err
+    assert "bad.yaml:27:33: error: tune: knob 1 names node 'lod'" in err
+    assert main(["validate", str(world)]) == 0
+
+
 DEMOS_GRAPH = """\
 name: animals
 inputs: {text: str}
