@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -289,7 +288,6 @@ def plan_rows(graph: Any, rows: Iterable[Any], *, sample: int = 0, concurrency: 
 def _measure(graph: Any, rows: list[Any], report: PlanReport, node_model: dict[str, str],
              concurrency: int) -> None:
     """Seconds per call of each model, from running ``rows`` for real."""
-    t0 = time.perf_counter()
     _, spans = _traced_run(graph, rows, concurrency)
     by_id = {s.id: s for s in spans}
     seconds: dict[str, float] = {}
@@ -307,7 +305,6 @@ def _measure(graph: Any, rows: list[Any], report: PlanReport, node_model: dict[s
     for name, total in seconds.items():
         report.models[name].seconds_per_call = total / counts[name]
         report.models[name].sampled_calls = counts[name]
-    report.sample_seconds = time.perf_counter() - t0  # type: ignore[attr-defined]
 
 
 def quick_estimate(graph: Any, n_rows: int | None) -> str | None:
