@@ -149,3 +149,19 @@ def test_demos_are_bootstrapped_from_rows_answered_right(tmp_path, monkeypatch):
         assert {(s["text"], s["answer"]) for s in shots} == right
         assert result.dev["untuned"] == 0.0 and result.dev["tuned"] == 1.0
         assert main(["validate", str(result.tuned_graph)]) == 0
+
+
+@pytest.mark.parametrize(("knob", "message"), [
+    ({"kind": "templates", "path": "nodes.c.templates", "values": [["a photo"]]}, "each with {}"),
+    ({"kind": "number", "path": "nodes.r.top_k", "values": [1, "three"]}, "takes numbers"),
+    ({"kind": "prompt", "path": "nodes.ask.n", "values": ["a", "b"]}, "ends in .prompt"),
+    ({"kind": "choice", "path": "models.clip.model", "values": ["a"]}, "must start with 'nodes.'"),
+    ({"kind": "descriptors"}, "needs 'node'"),
+])
+def test_knob_kinds_check_their_values(knob, message):
+    from pydantic import ValidationError
+
+    from socratic.tune import Knob
+
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        Knob.model_validate(knob)
