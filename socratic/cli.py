@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", help="cache folder (default $SOCRATIC_CACHE_DIR or user cache)")
     run.add_argument("--stats", action="store_true", help="print usage counts to stderr")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--trace", metavar="TRACE.jsonl",
+                     help="record a span per row, node and model call as JSON lines (docs/tracing.md)")
     run.add_argument("--stream", action="store_true",
                      help="print the final text output's tokens as they arrive (one run)")
     _add_common(run)
@@ -162,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="only write the shapes data and tiny models that examples/train_*.yaml"
                            " read (e.g. examples/data/shapes), then stop")
     _add_common(demo)
+    from .commands.insight_args import add_insight_commands
+
+    add_insight_commands(sub, _add_common)
     return parser
 
 

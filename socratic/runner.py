@@ -137,8 +137,10 @@ class LocalEngine:
     async def results(self, graph: Any, items: Iterable[tuple[int, Any]], *, concurrency: int,
                       max_ahead: int | None = None) -> AsyncIterator[tuple[int, dict[str, Any]]]:
         from .scheduler import RunContext
+        from .trace import current
 
-        plan = graph.plan()
+        tracer = current()
+        plan = graph.plan() if tracer is None else tracer.plan(graph)
         concurrency = max(1, int(concurrency))
         ctx = RunContext(concurrency=concurrency * 4)
         pending: dict[asyncio.Future[tuple[int, dict[str, Any]]], int] = {}
@@ -151,6 +153,8 @@ class LocalEngine:
             except Exception as exc:
                 return index, error_result(exc)
 
+        if tracer is not None:
+            one = tracer.rows(one)
         it = iter(items)
         waiting: tuple[int, Any] | None = None
         exhausted = False

@@ -84,6 +84,8 @@ class GraphSpec(BaseModel):
     models: dict[str, Any] = Field(default_factory=dict)
     nodes: dict[str, Any]
     outputs: dict[str, Any] = Field(default_factory=dict)
+    #: read by ``socratic tune`` (:mod:`socratic.tune.config`); a graph runs without it
+    tune: dict[str, Any] | None = None
 
 
 def _expand_input(path: YamlPath, value: Any) -> Any:
@@ -374,6 +376,10 @@ class _Builder:
         for name, entry in spec.nodes.items():
             self.node(graph, name, entry)
         self.outputs(graph, spec)
+        if spec.tune is not None:
+            from .tune.config import check_tune
+
+            self.errors += check_tune(self.doc, spec.tune, set(spec.nodes))
         for problem in graph.validate():
             if problem.ref_node in self.failed_nodes or problem.node in self.failed_nodes:
                 continue  # already reported where that node failed

@@ -46,6 +46,15 @@ def test_socratic_captioning_reranking_beats_chance(demo):
     assert s["exact_match"] > s["first_candidate_exact_match"]  # re-ranking helps
 
 
+def test_tuning_prunes_noisy_descriptors(demo):
+    """Step 8: measured 0.549 -> 0.973 on the full demo's CLIP (docs/tuning.md); the quick CLIP
+    was not measured on this step when this was written, hence the loose margin."""
+    _, r = demo
+    t = r["tuning"]
+    assert t["n_dev"] >= 30 and t["tuned"] >= t["untuned"] + 0.1
+    assert t["tuned"] > t["controls"]["baseline_label"] + 0.3  # far above class names
+
+
 def test_retrieval_recall(demo):
     _, r = demo
     ret = r["retrieval"]
@@ -82,8 +91,17 @@ def test_quick_demo_run_twice_gives_identical_results(demo, tmp_path, capsys):
     assert main(["demo", "--quick", "--seed", "0", "--out", str(again)]) == 0
     assert "ClipCap captions" in capsys.readouterr().out
     first, second = (json.loads((d / "results.json").read_text()) for d in (out, again))
-    assert first.pop("seconds") > 0 and second.pop("seconds") > 0   # the only wall-clock value
-    assert first == second
+    assert first.pop("seconds") > 0 and second.pop("seconds") > 0   # wall-clock values
+    assert _without_timing(first) == _without_timing(second)
+
+
+def _without_timing(value):
+    """The results without wall-clock values (``seconds``, ``seconds_per_image``)."""
+    if isinstance(value, dict):
+        return {k: _without_timing(v) for k, v in value.items() if not k.startswith("seconds")}
+    if isinstance(value, list):
+        return [_without_timing(v) for v in value]
+    return value
 
 
 def test_shipped_llm_recording_is_what_the_world_says(tmp_path):

@@ -62,10 +62,20 @@ def _engine(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import contextlib
+
     from ..spec import load_graph
 
     graph = load_graph(args.graph, overrides=args.set, context=context_from(args))
-    with usage.track() as stats:
+    traced = contextlib.nullcontext()
+    if getattr(args, "trace", None):
+        from ..trace import tracing
+
+        if args.engine != "local":
+            raise InputError("--trace records the local engine's spans; --engine ray is not traced"
+                             " (see docs/tracing.md)")
+        traced = tracing(args.trace, name=graph.name)
+    with traced, usage.track() as stats:
         if args.data:
             from ..runner import RowRunner
 
@@ -73,6 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 raise InputError("--data takes inputs from each row; do not combine with -i/--inputs")
             if getattr(args, "stream", False):
                 raise InputError("--stream prints the tokens of one run; it does not combine with --data")
+            _estimate(graph, args.data)
             engine = _engine(args)
             runner = RowRunner(graph, engine=engine, concurrency=args.concurrency,
                                progress=not args.no_progress, ordered=not args.unordered,
@@ -100,13 +111,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             if getattr(args, "stream", False):
                 return _streamed(graph, _inputs(graph, args), args, stats)
             values = graph.prepare_inputs(_inputs(graph, args))
-            plan = graph.plan()
+            from ..trace import current
+
+            tracer = current()
+            plan = graph.plan() if tracer is None else tracer.plan(graph)
 
             async def once() -> dict:
                 return await plan.arun(values, RunContext(concurrency=args.concurrency))
 
+            row_span = tracer.span("row", "row 0", root=True, row=0) if tracer else contextlib.nullcontext()
             try:
-                outputs = plan.run_sync(values) if plan.all_inline else asyncio.run(once())
+                with row_span:  # traced, the one run is row 0
+                    outputs = plan.run_sync(values) if plan.all_inline else asyncio.run(once())
             except NodeError as exc:
                 if not isinstance(exc.cause, RowDropped):
                     raise
@@ -116,6 +132,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.stats:
         print(json.dumps({"usage": stats.as_dict()}), file=sys.stderr)
     return code
+
+
+#: rows from which ``run --data`` prints the one-line estimate first
+LARGE_RUN = 100
+
+
+def _estimate(graph: Any, data: str) -> None:
+    """The one-line cost estimate (:func:`socratic.plan.quick_estimate`) before a large run."""
+    from ..datasets import count_records
+    from ..errors import DataError
+    from ..plan import quick_estimate
+
+    try:
+        n = count_records(data, "auto")
+    except (DataError, OSError):
+        return
+    line = quick_estimate(graph, n) if n is not None and n >= LARGE_RUN else None
+    if line:
+        print(line, file=sys.stderr)
 
 
 def stream_target(graph: Any) -> tuple[str, str] | None:

@@ -13,10 +13,16 @@ Steps (each prints one line; the table and the plots come at the end):
    the four ways to place them, CLIP re-ranks; exact match against the true caption, beside the
    LLM's first candidate without re-ranking;
 6. retrieval Recall@1/5/10, text -> image and image -> text, on held-out captions;
-7. a ClipCap bridge (MLP mapping, LM tuned) trained on the same world captions held-out images.
+7. a ClipCap bridge (MLP mapping, LM tuned) trained on the same world captions held-out images;
+8. ``socratic tune`` on a noisy descriptor file for the unseen-name classes (descriptor pruning
+   and aggregation, on training images; dev accuracy untuned vs tuned, with the controls);
+9. distillation (with the ClipCap step): the Socratic captioning graph captions training images
+   (a ``run --out`` file), a ClipCap bridge trains on those captions, one graph runs both on the
+   held-out images, traced: exact match, seconds and model calls per image.
 
-Writes ``results.json`` and PNG plots (accuracy comparison, one image's descriptor
-contributions, a retrieval grid) to ``--out``; paths in ``results.json`` are relative to it.
+Writes ``results.json``, PNG plots (accuracy comparison, one image's descriptor contributions, a
+retrieval grid), the tuning report (``tune/``) and, with step 9, ``report.html`` (every held-out
+image with both captions and the model calls) to ``--out``; paths in ``results.json`` are relative to it.
 
 Reproducible: the same seed on the same machine gives the same ``results.json`` in every value
 but ``seconds`` (the wall-clock time). Every random step is seeded; torch runs on
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,6 +59,7 @@ class Sizes:
         self.test_single = 120 if quick else 240
         self.test_pairs = 120
         self.clipcap_steps = 150 if quick else 1000
+        self.distill_images = 300 if quick else 1000
 
 
 def log(msg: str) -> None:
@@ -223,6 +231,19 @@ def table(results: dict[str, Any]) -> str:
         c = results["clipcap"]
         rows.append(("ClipCap captions: exact match / BLEU-4", f"{c['exact_match']:.3f} / {c['BLEU-4']:.3f}",
                      f"n={c['n']}, e.g. {c['example']['caption']!r}"))
+    if "tuning" in results:
+        t = results["tuning"]
+        rows.append(("tuned noisy descriptors: dev accuracy", f"{t['untuned']:.3f} -> {t['tuned']:.3f}",
+                     f"class names {t['controls']['baseline_label']:.3f}, random descriptors"
+                     f" {t['controls']['random_label']:.3f}; {t['model_calls']} model calls"))
+    if "distillation" in results:
+        d = results["distillation"]
+        so, di = d["socratic"], d["distilled"]
+        rows.append(("distilled ClipCap: exact match", f"{di['exact_match']:.3f}",
+                     f"the Socratic graph it learned from {so['exact_match']:.3f}"))
+        rows.append(("  seconds / model calls per image", f"{di['seconds_per_image']:.4f} / "
+                     f"{di['model_calls_per_image']:.0f}", f"Socratic {so['seconds_per_image']:.4f} /"
+                     f" {so['model_calls_per_image']:.0f}"))
     width = max(len(a) for a, _, _ in rows)
     lines = [f"{'result':<{width}}  {'value':<15}  baseline", "-" * (width + 36)]
     lines += [f"{a:<{width}}  {b:<15}  {c}" for a, b, c in rows]
@@ -231,9 +252,19 @@ def table(results: dict[str, Any]) -> str:
 
 def _rel(path: Any, out: Path) -> str:
     """``path`` relative to the output folder (so results.json does not depend on where it is)."""
-    import os
-
     return os.path.relpath(Path(path).resolve(), out.resolve())
+
+
+def _relative(value: Any, out: Path) -> Any:
+    """Every path under ``out`` in ``value`` made relative to it (nested dicts, lists)."""
+    if isinstance(value, dict):
+        return {k: _relative(v, out) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative(v, out) for v in value]
+    if isinstance(value, str) and any(value == str(base) or value.startswith(str(base) + os.sep)
+                                      for base in (out, out.resolve())):
+        return _rel(value, out)
+    return value
 
 
 def run_demo(out: Path, *, quick: bool = False, seed: int = 0, clipcap: bool = True) -> dict[str, Any]:
@@ -250,36 +281,45 @@ def run_demo(out: Path, *, quick: bool = False, seed: int = 0, clipcap: bool = T
 
 def _run_demo(out: Path, *, quick: bool, seed: int, clipcap: bool) -> dict[str, Any]:
     from ..eval.plots import plot_descriptor_contributions
+    from .insight import distillation, tuning
     from .training import train_clip, train_clipcap
 
     out.mkdir(parents=True, exist_ok=True)
     sizes = Sizes(quick)
     t0 = time.perf_counter()
-    log(f"[1/7] data: {sizes.train_pairs} training images, held-out sets in {out / 'data'}")
+    log(f"[1/9] data: {sizes.train_pairs} training images, held-out sets in {out / 'data'}")
     data = make_data(out, sizes, seed)
-    log(f"[2/7] training a tiny CLIP contrastively ({sizes.clip_steps} steps, mode uu)")
+    log(f"[2/9] training a tiny CLIP contrastively ({sizes.clip_steps} steps, mode uu)")
     clip = train_clip(out, data["paths"]["train"], sizes.clip_steps, seed)
     model_dir = clip.config.model.removeprefix("local-dir:")
     single_rows = _rows(data["paths"]["test_single"])
     truth = [f"{s.objects[0].color} {s.objects[0].shape}" for s in data["test_single"]]
     results: dict[str, Any] = {"seed": seed, "quick": quick, "threads": DEMO_THREADS}
-    log("[3/7] zero-shot classification of held-out images")
+    log("[3/9] zero-shot classification of held-out images")
     results["zero_shot"] = {"n": len(truth), "accuracy": zero_shot(model_dir, single_rows, truth, out)}
-    log("[4/7] descriptor classification on unseen class names")
+    log("[4/9] descriptor classification on unseen class names")
     results["descriptors"] = descriptors_vs_names(model_dir, single_rows, data["test_single"], out)
     ex = results["descriptors"]["example"]
     plot_descriptor_contributions({c: list(v.items()) for c, v in ex["contributions"].items()},
                                   ex["label"], out / "descriptor_contributions.png")
     pair_rows = _rows(data["paths"]["test_pairs"])
-    log("[5/7] Socratic captioning: CLIP -> LLM (replayed) -> CLIP")
+    log("[5/9] Socratic captioning: CLIP -> LLM (replayed) -> CLIP")
     results["socratic_captioning"] = socratic_captioning(model_dir, pair_rows, out)
-    log("[6/7] retrieval Recall@K")
+    log("[6/9] retrieval Recall@K")
     results["retrieval"] = retrieval(clip, pair_rows, out)
     if clipcap:
-        log(f"[7/7] training a ClipCap bridge on the same world ({sizes.clipcap_steps} steps)")
+        log(f"[7/9] training a ClipCap bridge on the same world ({sizes.clipcap_steps} steps)")
         results["clipcap"] = train_clipcap(out, data, clip, sizes.clipcap_steps, seed)
+    log("[8/9] socratic tune: a noisy descriptor file, pruned on training images")
+    results["tuning"] = tuning(model_dir, data, out, seed)
+    if clipcap:
+        log(f"[9/9] distillation: Socratic captions of {sizes.distill_images} training images -> a"
+            f" ClipCap bridge ({sizes.clipcap_steps} steps) -> both in one graph")
+        results["distillation"] = distillation(model_dir, data, clip, out, sizes.clipcap_steps, seed,
+                                               sizes.distill_images)
     results["plots"] = [_rel(plot_summary(results, out), out), "descriptor_contributions.png",
                         "retrieval_grid.png"]
+    results = _relative(results, out)
     results["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     return results

@@ -36,9 +36,12 @@ def train_clip(out: Path, train_jsonl: Path, steps: int, seed: int) -> Any:
     return OpenClipModel(model=f"local-dir:{result['model_dir']}", batch_size=256)
 
 
-def train_clipcap(out: Path, data: dict[str, Any], clip: Any, steps: int, seed: int) -> dict[str, Any]:
+def train_clipcap(out: Path, data: dict[str, Any], clip: Any, steps: int, seed: int, *,
+                  train_data: dict[str, Any] | None = None, name: str = "clipcap") -> dict[str, Any]:
     """ClipCap (MLP mapping, LM tuned) on the demo CLIP's image embeddings; captions the
-    held-out two-shape images and scores them (exact match, BLEU-4)."""
+    held-out two-shape images and scores them (exact match, BLEU-4). ``train_data``: the
+    ``data:`` section to train on instead of the world's true captions (a ``run --out`` file with
+    dotted columns, for distillation); ``name``: the output folder under ``out``."""
     from ..adapters.config import RunConfig
     from ..adapters.runs import run
     from ..adapters.synthetic import all_captions, make_shapes_dataset
@@ -47,27 +50,31 @@ def train_clipcap(out: Path, data: dict[str, Any], clip: Any, steps: int, seed: 
     from ..vision.bridge_captioner import BridgeCaptioner
 
     models = out / "models"
-    tok = train_tokenizer(all_captions(2) + all_captions(1), chat_template=None)
-    make_tiny_lm(models / "gpt2", "gpt2", tokenizer=tok, width=64, init_std=0.02)
-    pretrain_lm(models / "gpt2", make_shapes_dataset(1000, seed=seed + 99), steps=150, seed=seed)
+    if not (models / "gpt2" / "config.json").is_file():  # one base LM for every bridge of the demo
+        tok = train_tokenizer(all_captions(2) + all_captions(1), chat_template=None)
+        make_tiny_lm(models / "gpt2", "gpt2", tokenizer=tok, width=64, init_std=0.02)
+        pretrain_lm(models / "gpt2", make_shapes_dataset(1000, seed=seed + 99), steps=150, seed=seed)
     clip_dir = clip.config.model.removeprefix("local-dir:")
     cfg = RunConfig.model_validate({
         "task": "bridge",
         "vision": {"backend": "open_clip", "model": f"local-dir:{clip_dir}"},
         "bridge": {"type": "clipcap", "mapping": "mlp", "prefix_length": 4},
         "lm": {"path": str(models / "gpt2"), "tune": "full"},
-        "data": {"train": str(data["paths"]["train"]), "feature_cache": str(out / "feature_cache")},
-        "train": {"output_dir": str(out / "clipcap"), "max_steps": steps, "batch_size": 40,
+        "data": {**(train_data or {"train": str(data["paths"]["train"])}),
+                 "feature_cache": str(out / "feature_cache")},
+        "train": {"output_dir": str(out / name), "max_steps": steps, "batch_size": 40,
                   "lr": 2e-3, "warmup_steps": 20, "eval_every": 0, "save_every": 0,
                   "progress_bar": True, "tensorboard": False, "resume": False, "seed": seed,
                   "cpu": True},
     })
     result = run(cfg)
-    captioner = BridgeCaptioner(path=str(result.get("bridge_dir", out / "clipcap" / "bridge")))
+    bridge_dir = str(result.get("bridge_dir", out / name / "bridge"))
+    captioner = BridgeCaptioner(path=bridge_dir)
     samples = data["test_pairs"]
     hyps = [c[0] for c in captioner.caption([s.image for s in samples], max_new_tokens=16)]
     refs = [[s.caption] for s in samples]
     exact = sum(h.strip() == s.caption for h, s in zip(hyps, samples, strict=True)) / len(samples)
     scores = caption_scores(refs, hyps)
     return {"n": len(samples), "exact_match": exact, "BLEU-4": scores["BLEU-4"],
-            "CIDEr": scores["CIDEr"], "example": {"truth": samples[0].caption, "caption": hyps[0]}}
+            "CIDEr": scores["CIDEr"], "example": {"truth": samples[0].caption, "caption": hyps[0]},
+            "bridge_dir": bridge_dir}

@@ -45,6 +45,21 @@ def unseen_descriptors() -> dict[str, list[str]]:
     return {name: [f"a {c} {s}", c, s] for name, (c, s) in UNSEEN.items()}
 
 
+def noisy_descriptors() -> dict[str, list[str]]:
+    """Descriptors as an LLM writes them: the right one first, then some a picture of the world
+    cannot show ("a loud siren") and some that point at another colour ("yellow stripes"):
+    what ``socratic tune`` prunes."""
+    extra = {
+        "fire engine": ["a ladder on top", "a loud siren", "yellow stripes"],
+        "tomato": ["a green stem", "shiny skin"],
+        "sun": ["bright rays of light"],
+        "cheese wedge": ["small holes", "a rind"],
+        "pine tree": ["needles", "a brown trunk", "a red star on top"],
+        "lake": ["calm water", "reeds at the shore", "ducks"],
+    }
+    return {name: [f"a {c} {s}", *extra[name]] for name, (c, s) in UNSEEN.items()}
+
+
 def caption_answers(objects: list[str]) -> list[str]:
     """The LLM's candidate captions for two objects: each order, each relation."""
     a, b = sorted(objects)[:2]

@@ -21,7 +21,8 @@ output to score (default ``label`` / ``caption``).
 pipeline): each graph's results go to ``--out/<graph>/``, and ``comparison.json`` /
 ``comparison.png`` put them side by side (the task's metrics, requests, tokens, seconds).
 
-Results go to ``--out`` (``results.json``, ``predictions.jsonl``, ``*.png``). Plots need the
+Results go to ``--out`` (``results.json``, ``predictions.jsonl``, ``*.png``, and for classify and
+caption ``report.html``: every row's image, outputs and errors, :mod:`socratic.report`). Plots need the
 ``plots`` extra (matplotlib); without it the numbers are written and the plots skipped with a
 warning said at the start.
 """
@@ -70,6 +71,19 @@ def _write(out: Path, name: str, value: Any) -> Path:
     p = out / name
     p.write_text(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return p
+
+
+def _write_page(out: Path, rows: list[dict[str, Any]], results: list[dict[str, Any]], truth: str,
+                output: str) -> str:
+    """``report.html``: every row with its image, outputs and errors (:mod:`socratic.report`)."""
+    from ..report import build_report
+
+    records = [{**res, "index": i, "image": str(r["image"]), truth: r.get(truth)}
+               for i, (r, res) in enumerate(zip(rows, results, strict=True))]
+    page = out / "report.html"
+    page.write_text(build_report(records, truth=truth, output=output, title=f"socratic eval: {out.name}"),
+                    encoding="utf-8")
+    return str(page)
 
 
 def _write_lines(out: Path, name: str, records: list[dict[str, Any]]) -> None:
@@ -154,6 +168,7 @@ def eval_classify(
     report["variants"] = _variants(results, rows, output)
     out.mkdir(parents=True, exist_ok=True)
     _write_lines(out, "predictions.jsonl", lines)
+    report["report"] = _write_page(out, rows, results, "label", output)
     drawn = plots.draw("plot_per_class_accuracy", report["per_class"], out / "per_class_accuracy.png")
     if len(report["variants"]) > 1:
         drawn += plots.draw("plot_per_class_accuracy", report["variants"], out / "variants.png",
@@ -250,10 +265,13 @@ def eval_caption(
         raise SocraticError(f"every row failed; first error: {failed[0]['error']}")
     out.mkdir(parents=True, exist_ok=True)
     _write_lines(out, "predictions.jsonl", lines)
+    page = _write_page(out, [{**r, "references": list(r.get("captions") or [])} for r in rows], results,
+                       "references", output)
     examples = shown[:6]
     drawn = plots.draw("plot_captions", [e[0] for e in examples], [e[1] for e in examples],
                        [e[2] for e in examples], out / "captions.png")
-    report = {"images": len(rows), **caption_scores(refs, hyps), "failed": failed, "plots": drawn}
+    report = {"images": len(rows), **caption_scores(refs, hyps), "failed": failed, "plots": drawn,
+              "report": page}
     _write(out, "results.json", report)
     return report
 
@@ -334,7 +352,8 @@ def eval_main(args: argparse.Namespace) -> int:
     if args.task == "classify":
         report = eval_classify(graph, args.data, out, args.concurrency, output=args.output or "label",
                                **common)
-        summary = {k: report[k] for k in ("n", "top1", "top5", "mean_per_class", "variants") if k in report}
+        summary = {k: report[k] for k in ("n", "top1", "top5", "mean_per_class", "variants", "report")
+                   if k in report}
         summary["failed"] = len(report["failed"])
     elif args.task == "retrieval":
         summary = eval_retrieval(graph, args.data, out, plots=plots)
