@@ -1,0 +1,22 @@
+"""The usage examples in the docstrings of the lecture's systems run and give what they show."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "socratic.adapters.common",
+    "socratic.adapters.common.saved",
+    "socratic.adapters.common.images",
+    "socratic.recipes.trained",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
