@@ -8,7 +8,7 @@ you mean" for misspelt keys, the ``--set`` rule of graphs, and ``./`` paths rela
 
 Example:
     >>> sorted(task_names())
-    ['bridge', 'contrastive', 'lora']
+    ['bridge', 'contrastive', 'fromage', 'lora']
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "t.yaml")
     >>> _ = open(path, "w").write("task: lora\\nlm: {path: ./gpt2, tune: lora}\\n"
@@ -41,6 +41,8 @@ _TASKS: dict[str, tuple[str, str]] = {
     "lora": ("socratic.adapters.config:RunConfig", "socratic.adapters.runs:run"),
     "contrastive": ("socratic.adapters.contrastive.config:ContrastiveConfig",
                     "socratic.adapters.contrastive.train:train_contrastive"),
+    "fromage": ("socratic.adapters.fromage.config:FromageConfig",
+                "socratic.adapters.fromage.train:train_fromage"),
 }
 
 

@@ -42,6 +42,7 @@ _BUILTIN: dict[str, str] = {
     "socratic.evidence": "socratic.recipes.socratic_caption:SocraticEvidence",
     "retrieval.search": "socratic.recipes.retrieval:Search",
     "caption.generate": "socratic.nodes.caption:Caption",
+    "fromage.respond": "socratic.recipes.fromage:FromageRespond",
     # reasoning recipes
     "fewshot.episode": "socratic.recipes.reasoning:FewShotEpisode",
     "fewshot.select": "socratic.recipes.reasoning:SelectShots",

@@ -11,7 +11,11 @@ MODULES = [
     "socratic.adapters.common",
     "socratic.adapters.common.saved",
     "socratic.adapters.common.images",
+    "socratic.adapters.fromage",
+    "socratic.adapters.fromage.config",
+    "socratic.adapters.fromage.train",
     "socratic.recipes.trained",
+    "socratic.recipes.fromage",
 ]
 
 
