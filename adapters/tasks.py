@@ -8,7 +8,7 @@ you mean" for misspelt keys, the ``--set`` rule of graphs, and ``./`` paths rela
 
 Example:
     >>> sorted(task_names())
-    ['bridge', 'contrastive', 'fromage', 'lora']
+    ['bridge', 'contrastive', 'flamingo', 'fromage', 'lora']
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "t.yaml")
     >>> _ = open(path, "w").write("task: lora\\nlm: {path: ./gpt2, tune: lora}\\n"
@@ -43,6 +43,8 @@ _TASKS: dict[str, tuple[str, str]] = {
                     "socratic.adapters.contrastive.train:train_contrastive"),
     "fromage": ("socratic.adapters.fromage.config:FromageConfig",
                 "socratic.adapters.fromage.train:train_fromage"),
+    "flamingo": ("socratic.adapters.flamingo.config:FlamingoConfig",
+                 "socratic.adapters.flamingo.train:train_flamingo"),
 }
 
 

@@ -43,6 +43,7 @@ _BUILTIN: dict[str, str] = {
     "retrieval.search": "socratic.recipes.retrieval:Search",
     "caption.generate": "socratic.nodes.caption:Caption",
     "fromage.respond": "socratic.recipes.fromage:FromageRespond",
+    "flamingo.generate": "socratic.recipes.flamingo:FlamingoGenerate",
     # reasoning recipes
     "fewshot.episode": "socratic.recipes.reasoning:FewShotEpisode",
     "fewshot.select": "socratic.recipes.reasoning:SelectShots",

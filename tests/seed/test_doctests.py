@@ -14,8 +14,15 @@ MODULES = [
     "socratic.adapters.fromage",
     "socratic.adapters.fromage.config",
     "socratic.adapters.fromage.train",
+    "socratic.adapters.flamingo",
+    "socratic.adapters.flamingo.config",
+    "socratic.adapters.flamingo.resampler",
+    "socratic.adapters.flamingo.xattn",
+    "socratic.adapters.flamingo.model",
+    "socratic.adapters.flamingo.data",
     "socratic.recipes.trained",
     "socratic.recipes.fromage",
+    "socratic.recipes.flamingo",
 ]
 
 
