@@ -8,7 +8,7 @@ you mean" for misspelt keys, the ``--set`` rule of graphs, and ``./`` paths rela
 
 Example:
     >>> sorted(task_names())
-    ['bridge', 'contrastive', 'flamingo', 'fromage', 'lora']
+    ['bridge', 'contrastive', 'flamingo', 'fromage', 'lora', 'pgn']
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "t.yaml")
     >>> _ = open(path, "w").write("task: lora\\nlm: {path: ./gpt2, tune: lora}\\n"
@@ -45,6 +45,7 @@ _TASKS: dict[str, tuple[str, str]] = {
                 "socratic.adapters.fromage.train:train_fromage"),
     "flamingo": ("socratic.adapters.flamingo.config:FlamingoConfig",
                  "socratic.adapters.flamingo.train:train_flamingo"),
+    "pgn": ("socratic.adapters.pgn.config:PGNConfig", "socratic.adapters.pgn.train:train_pgn"),
 }
 
 

@@ -44,6 +44,7 @@ _BUILTIN: dict[str, str] = {
     "caption.generate": "socratic.nodes.caption:Caption",
     "fromage.respond": "socratic.recipes.fromage:FromageRespond",
     "flamingo.generate": "socratic.recipes.flamingo:FlamingoGenerate",
+    "pgn.classify": "socratic.recipes.pgn:PGNClassify",
     # reasoning recipes
     "fewshot.episode": "socratic.recipes.reasoning:FewShotEpisode",
     "fewshot.select": "socratic.recipes.reasoning:SelectShots",

@@ -20,9 +20,15 @@ MODULES = [
     "socratic.adapters.flamingo.xattn",
     "socratic.adapters.flamingo.model",
     "socratic.adapters.flamingo.data",
+    "socratic.adapters.pgn",
+    "socratic.adapters.pgn.config",
+    "socratic.adapters.pgn.tower",
+    "socratic.adapters.pgn.generator",
+    "socratic.adapters.pgn.inversion",
     "socratic.recipes.trained",
     "socratic.recipes.fromage",
     "socratic.recipes.flamingo",
+    "socratic.recipes.pgn",
 ]
 
 
