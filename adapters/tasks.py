@@ -8,7 +8,7 @@ you mean" for misspelt keys, the ``--set`` rule of graphs, and ``./`` paths rela
 
 Example:
     >>> sorted(task_names())
-    ['bridge', 'contrastive', 'flamingo', 'fromage', 'lora', 'pgn']
+    ['bridge', 'contrastive', 'flamingo', 'fromage', 'lora', 'mae', 'pgn']
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "t.yaml")
     >>> _ = open(path, "w").write("task: lora\\nlm: {path: ./gpt2, tune: lora}\\n"
@@ -46,6 +46,7 @@ _TASKS: dict[str, tuple[str, str]] = {
     "flamingo": ("socratic.adapters.flamingo.config:FlamingoConfig",
                  "socratic.adapters.flamingo.train:train_flamingo"),
     "pgn": ("socratic.adapters.pgn.config:PGNConfig", "socratic.adapters.pgn.train:train_pgn"),
+    "mae": ("socratic.adapters.mae.config:MAEConfig", "socratic.adapters.mae.train:train_mae"),
 }
 
 
