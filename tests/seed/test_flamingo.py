@@ -52,7 +52,7 @@ def test_gates_open_during_training(flamingo):
 def test_the_fewshot_task_is_solved_only_with_the_shots(flamingo):
     m = flamingo.metrics
     assert m["fewshot_2_acc"] >= 0.85, m  # measured 1.0 (seeds 0-3)
-    assert m["fewshot_0_acc"] <= 0.7, m  # the query alone: which attribute? (measured 0.42-0.61)
+    assert m["fewshot_0_acc"] <= 0.7, m  # the query alone: which attribute? (measured 0.43-0.53, seeds 0-2)
     assert m["fewshot_2_acc"] - m["fewshot_0_acc"] >= 0.25, m
     assert min(m["fewshot_2_color"], m["fewshot_2_shape"]) >= 0.7, m
 

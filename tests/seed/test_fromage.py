@@ -14,10 +14,10 @@ def test_retrieval_by_ret_finds_the_right_image_and_captioning_works(fromage):
     m, before = fromage.metrics, fromage.untrained
     chance = m["ret_r1_chance"]
     assert chance < 0.05
-    assert m["ret_r1"] >= 0.4 and m["ret_r1"] >= 10 * chance, m  # measured 0.66-0.86
+    assert m["ret_r1"] >= 0.4 and m["ret_r1"] >= 10 * chance, m  # measured 0.78-0.89 (seeds 0-2)
     assert m["ret_r5"] >= 0.8, m
     assert before["ret_r1"] < 0.2, before  # untrained: near chance
-    assert m["exact_match"] >= 0.4 and m["bleu4"] >= 0.7, m  # measured 0.58-0.77 / 0.84-0.92
+    assert m["exact_match"] >= 0.4 and m["bleu4"] >= 0.7, m  # measured 0.52-0.63 / 0.79-0.84
     assert before["exact_match"] == 0.0
 
 

@@ -10,8 +10,8 @@ import torch
 
 def test_pgn_beats_fixed_prompts_and_a_linear_probe(pgn):
     r = pgn.result
-    assert r["pgn_acc"] >= 0.85, r  # measured 0.995
-    assert r["pgn_acc"] >= r["fixed_acc"] + 0.2, r  # measured fixed 0.455-0.49
+    assert r["pgn_acc"] >= 0.85, r  # measured 1.0 (seeds 0-2)
+    assert r["pgn_acc"] >= r["fixed_acc"] + 0.2, r  # measured fixed 0.41-0.565
     assert r["pgn_acc"] >= r["linear_acc"] + 0.2, r
     rows = json.loads((pgn.dir / "comparison.json").read_text())
     assert [row["method"] for row in rows] == ["linear", "fixed", "pgn"]
