@@ -105,6 +105,23 @@ class MaskedAutoencoder(nn.Module):
         out = self.mae(pixel_values=pixel_values, noise=noise)
         return {"loss": out.loss}
 
+    def targets(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """What the decoder reconstructs: ``[B, patches, 3 p^2]`` pixels, each patch normalised
+        to mean 0 and variance 1 when ``norm_pix_loss`` (as ViTMAE's loss does)."""
+        t = self.mae.patchify(pixel_values)
+        if self.settings.norm_pix_loss:
+            t = (t - t.mean(-1, keepdim=True)) / (t.var(-1, keepdim=True) + 1.0e-6) ** 0.5
+        return t
+
+    @torch.no_grad()
+    def prior_loss(self, pixel_values: torch.Tensor, noise: torch.Tensor, prior: torch.Tensor) -> float:
+        """The loss of a predictor that ignores the image: ``prior`` ``[patches, 3 p^2]`` (e.g. the
+        mean target of the training images at each position) on the patches that ``noise``
+        masks, as in ``forward(pixel_values, noise)``. A trained MAE must do better."""
+        mask = self.mae(pixel_values=pixel_values, noise=noise).mask
+        err = ((prior.to(pixel_values.device) - self.targets(pixel_values)) ** 2).mean(-1)
+        return float((err * mask).sum() / mask.sum())
+
     def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Encoder output on all patches, class token first: ``[B, 1 + patches, hidden]``."""
         vit = self.mae.vit

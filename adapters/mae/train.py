@@ -2,8 +2,11 @@
 :class:`~socratic.adapters.train.Trainer`, then a linear probe of the encoder (and of a random
 encoder of the same shape), and the encoder exported as an open_clip image tower.
 
-Evaluation: the reconstruction loss on held-out images with a fixed masking (``val_loss``), and
-at the end the probe accuracies (``probe_acc``, ``probe_acc_random``).
+Evaluation: the reconstruction loss on held-out images with a fixed masking (``val_loss``), next
+to the loss of predicting, at each masked position, the mean training target there
+(``val_loss_prior``: what a model that ignores the visible patches achieves), and at the end the
+linear-probe accuracies (``probe_acc``, ``probe_acc_random``: the same probe on a randomly
+initialised encoder of the same shape).
 
 Example:
     >>> cfg = load_training_config("examples/train_mae.yaml")   # doctest: +SKIP
@@ -96,6 +99,14 @@ def train_mae(cfg: MAEConfig) -> dict[str, Any]:
         generator=torch.Generator().manual_seed(1234),
     )
 
+    prior_loss = None
+    if val_px is not None:  # the loss of predicting each position's mean training target
+        prior = torch.cat([mae.targets(train_px[s : s + 256]) for s in range(0, len(train_px), 256)]).mean(0)
+        parts = [
+            mae.prior_loss(val_px[s : s + 256], noise[s : s + 256], prior) for s in range(0, len(val_px), 256)
+        ]
+        prior_loss = sum(parts) / len(parts)
+
     def evaluate(m: Any) -> dict[str, float]:
         if val_px is None:
             return {}
@@ -104,7 +115,7 @@ def train_mae(cfg: MAEConfig) -> dict[str, Any]:
             float(m(val_px[s : s + 256].to(dev), noise=noise[s : s + 256].to(dev))["loss"])
             for s in range(0, len(val_px), 256)
         ]
-        return {"val_loss": sum(losses) / len(losses)}
+        return {"val_loss": sum(losses) / len(losses), "val_loss_prior": prior_loss}
 
     def save(m: Any, step: int) -> None:
         m.save_pretrained(str(out / "model"))

@@ -2,7 +2,7 @@
 a BPE tokenizer trained on the shapes captions, a tiny GPT-2 pre-trained to read a soft prefix
 (stand-in for a pretrained LM), a tiny timm CNN pre-trained on shape attributes (stand-in for a
 pretrained image encoder), a tiny random open_clip ViT (the "CLIP image tower"), shapes JSONL
-splits; then each system trained once on the shapes world (about 2 minutes on 2 cores).
+splits; then each system trained once on the shapes world (about 2 minutes on 2 idle cores).
 """
 
 from __future__ import annotations
@@ -187,7 +187,8 @@ def pgn(world: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> Sim
 
 @pytest.fixture(scope="session")
 def mae(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """A tiny ViT-MAE pretrained once (300 steps x 64 images), probed on the objects' colour."""
+    """A tiny ViT-MAE (4-pixel patches, a 2-block decoder) pretrained once (600 steps x 64
+    images), probed on the objects' colour."""
     from socratic.adapters.mae.config import MAEConfig
     from socratic.adapters.mae.train import train_mae
 
@@ -196,16 +197,16 @@ def mae(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         {
             "model": {
                 "image_size": IMAGE_SIZE,
-                "patch_size": 8,
+                "patch_size": 4,
                 "hidden_size": 64,
                 "num_layers": 2,
                 "num_heads": 2,
-                "decoder_hidden_size": 32,
-                "decoder_num_layers": 1,
+                "decoder_hidden_size": 64,
+                "decoder_num_layers": 2,
                 "decoder_num_heads": 2,
             },
-            "data": {"label": "color", "shapes": {"n_train": 1000, "n_val": 200, "seed": SEED}},
-            "train": quiet_train(out, max_steps=300, batch_size=64, lr=2e-3),
+            "data": {"label": "color", "shapes": {"n_train": 1000, "n_val": 400, "seed": SEED}},
+            "train": quiet_train(out, max_steps=600, batch_size=64, lr=2e-3),
         }
     )
     return SimpleNamespace(cfg=cfg, result=train_mae(cfg), dir=out)
