@@ -8,7 +8,7 @@ you mean" for misspelt keys, the ``--set`` rule of graphs, and ``./`` paths rela
 
 Example:
     >>> sorted(task_names())
-    ['bridge', 'contrastive', 'lora', 'qformer_stage1']
+    ['bridge', 'contrastive', 'flamingo', 'fromage', 'lora', 'mae', 'pgn', 'qformer_stage1']
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "t.yaml")
     >>> _ = open(path, "w").write("task: lora\\nlm: {path: ./gpt2, tune: lora}\\n"
@@ -43,6 +43,12 @@ _TASKS: dict[str, tuple[str, str]] = {
                     "socratic.adapters.contrastive.train:train_contrastive"),
     "qformer_stage1": ("socratic.adapters.qformer.config:QFormerStage1Config",
                        "socratic.adapters.qformer.train:train_stage1"),
+    "fromage": ("socratic.adapters.fromage.config:FromageConfig",
+                "socratic.adapters.fromage.train:train_fromage"),
+    "flamingo": ("socratic.adapters.flamingo.config:FlamingoConfig",
+                 "socratic.adapters.flamingo.train:train_flamingo"),
+    "pgn": ("socratic.adapters.pgn.config:PGNConfig", "socratic.adapters.pgn.train:train_pgn"),
+    "mae": ("socratic.adapters.mae.config:MAEConfig", "socratic.adapters.mae.train:train_mae"),
 }
 
 

@@ -48,6 +48,9 @@ _BUILTIN: dict[str, str] = {
     "filter.image": "socratic.recipes.filtering:ImageFilter",
     "filter.dedup": "socratic.recipes.filtering:Deduplicate",
     "filter.captions": "socratic.recipes.filtering:CapFilt",
+    "fromage.respond": "socratic.recipes.fromage:FromageRespond",
+    "flamingo.generate": "socratic.recipes.flamingo:FlamingoGenerate",
+    "pgn.classify": "socratic.recipes.pgn:PGNClassify",
     # reasoning recipes
     "fewshot.episode": "socratic.recipes.reasoning:FewShotEpisode",
     "fewshot.select": "socratic.recipes.reasoning:SelectShots",

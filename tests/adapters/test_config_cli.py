@@ -87,7 +87,7 @@ def test_every_problem_at_once_and_the_set_rule(tmp_path, main_err):
     assert main(["validate", str(f), "--set", "task=brige"]) == 2
     (err,) = main_err()
     assert err.startswith("--set task: error: unknown task 'brige' (did you mean 'bridge'?); tasks:"
-                          " bridge, lora, contrastive, qformer_stage1")
+                          " bridge, lora, contrastive, qformer_stage1, fromage, flamingo, pgn, mae")
 
 
 def test_relative_paths_are_relative_to_the_config_file(tmp_path):
