@@ -30,6 +30,8 @@ from .data import (
     read_captions,
     read_prompt_completion,
 )
+from .distributed import make_strategy
+from .eval_loop import make_eval_loop
 from .metrics import caption_metrics
 from .train import Trainer, make_accelerator
 
@@ -151,7 +153,8 @@ def build_bridge_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, 
         save_bridge(model, out / "bridge", extra={"trained_steps": step})
 
     trainer = Trainer(
-        vlm, train_ds, vlm.collate, t, evaluate=evaluate, save=save, accelerator=acc
+        vlm, train_ds, vlm.collate, t, evaluate=evaluate, save=save, accelerator=acc,
+        strategy=make_strategy(cfg.distributed, t.mixed_precision), eval_loop=make_eval_loop(cfg),
     )
     return trainer, vlm
 
@@ -190,7 +193,9 @@ def build_lora_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, An
     def save(m: Any, step: int) -> None:
         m.save_adapter(Path(t.output_dir) / "adapter")
 
-    trainer = Trainer(model, train_ds, model.collate, t, evaluate=evaluate, save=save, accelerator=acc)
+    trainer = Trainer(model, train_ds, model.collate, t, evaluate=evaluate, save=save, accelerator=acc,
+                      strategy=make_strategy(cfg.distributed, t.mixed_precision),
+                      eval_loop=make_eval_loop(cfg))
     return trainer, model
 
 

@@ -39,5 +39,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"{args.config}: interrupted; a checkpoint was saved if one was due: run the same"
               " command again to resume", file=sys.stderr)
         raise
+    finally:
+        _end_process_group()
     print(json.dumps({k: v for k, v in result.items() if isinstance(v, (int, float, str))}))
     return 0
+
+
+def _end_process_group() -> None:
+    """Destroy the process group a distributed run started (the trainer keeps it up)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
