@@ -9,11 +9,10 @@ import json
 
 import pytest
 import torch
-from torch import nn
-
 from socratic.adapters.config import TrainConfig
 from socratic.adapters.eval_loop import EvalConfig, EvalLoop
 from socratic.adapters.train import Trainer
+from torch import nn
 
 
 class Scale(nn.Module):
