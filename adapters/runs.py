@@ -94,7 +94,8 @@ def build_bridge_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, 
     from .vlm import VisionLanguageModel
 
     t = cfg.train
-    acc = accelerator or make_accelerator(t)
+    strategy = make_strategy(cfg.distributed, t.mixed_precision)
+    acc = accelerator or make_accelerator(t, strategy)
     out = Path(t.output_dir)
     set_seed(t.seed)
     assert cfg.vision is not None and cfg.bridge is not None
@@ -154,7 +155,7 @@ def build_bridge_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, 
 
     trainer = Trainer(
         vlm, train_ds, vlm.collate, t, evaluate=evaluate, save=save, accelerator=acc,
-        strategy=make_strategy(cfg.distributed, t.mixed_precision), eval_loop=make_eval_loop(cfg),
+        strategy=strategy, eval_loop=make_eval_loop(cfg),
     )
     return trainer, vlm
 
@@ -166,7 +167,8 @@ def build_lora_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, An
     from .lora import TextLM
 
     t = cfg.train
-    acc = accelerator or make_accelerator(t)
+    strategy = make_strategy(cfg.distributed, t.mixed_precision)
+    acc = accelerator or make_accelerator(t, strategy)
     set_seed(t.seed)
     d = cfg.data
     model = TextLM(cfg.lm, max_tokens=d.max_text_tokens)
@@ -194,8 +196,7 @@ def build_lora_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, An
         m.save_adapter(Path(t.output_dir) / "adapter")
 
     trainer = Trainer(model, train_ds, model.collate, t, evaluate=evaluate, save=save, accelerator=acc,
-                      strategy=make_strategy(cfg.distributed, t.mixed_precision),
-                      eval_loop=make_eval_loop(cfg))
+                      strategy=strategy, eval_loop=make_eval_loop(cfg))
     return trainer, model
 
 

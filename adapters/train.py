@@ -97,7 +97,7 @@ class CSVTracker(GeneralTracker):
                 writer.writerow({"step": step, **row})
 
 
-def make_accelerator(cfg: TrainConfig) -> Any:
+def make_accelerator(cfg: TrainConfig, strategy: Any = None) -> Any:
     """The ``Accelerator`` for one run of ``cfg``: precision, gradient accumulation, trackers
     (CSV always, TensorBoard when ``cfg.tensorboard`` and installed) logging into ``output_dir``.
 
@@ -125,7 +125,9 @@ def make_accelerator(cfg: TrainConfig) -> Any:
                 )
             AcceleratorState._reset_state(reset_partial_state=True)
     out = str(cfg.output_dir)
+    extra = strategy.accelerator_kwargs(cfg) if hasattr(strategy, "accelerator_kwargs") else {}
     return Accelerator(
+        **extra,
         cpu=cpu,
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.grad_accum,
@@ -195,8 +197,10 @@ class Trainer:
                 f"the training set ({len(train_dataset)} examples) is smaller than one global "
                 f"batch ({cfg.batch_size} x {self.world} processes)"
             )
-        if self.strategy is not None:
+        if self.strategy is not None and self.strategy.wraps_model:
             model = self.strategy.wrap(model, acc.device)
+        elif self.strategy is not None:  # DeepSpeed: Accelerate builds the engine in prepare()
+            model = self.strategy.prepare_model(model)
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         if not named:
             raise TrainingError("the model has no trainable parameters")
@@ -218,7 +222,7 @@ class Trainer:
             num_warmup_steps=cfg.warmup_steps * self.world,
             num_training_steps=cfg.max_steps * self.world,
         )
-        if self.strategy is not None:
+        if self.strategy is not None and self.strategy.wraps_model:
             self.model = model
             self.optimizer, self.scheduler = acc.prepare(optimizer, scheduler)
         else:
@@ -286,7 +290,7 @@ class Trainer:
         if self.is_main:
             shutil.rmtree(tmp, ignore_errors=True)
         acc.wait_for_everyone()
-        if self.strategy is not None:
+        if self.strategy is not None and self.strategy.wraps_model:
             from .distributed.checkpoint import save_sharded
 
             save_sharded(self, tmp)
@@ -305,11 +309,19 @@ class Trainer:
         """save_state writes only the trainable weights of our model (not a frozen 7B LM)."""
         from accelerate.utils import save
 
+        if self.strategy is not None:  # DeepSpeed: the engine writes its own sharded checkpoint
+            self._write_meta(out_dir)
+            return
         weights.pop(self._index_in(models))
         state = {k: v.detach().contiguous().cpu() for k, v in self.trainable_state().items()}
         save(state, Path(out_dir) / WEIGHTS, safe_serialization=True)
+        self._write_meta(out_dir)
+
+    def _write_meta(self, out_dir: str) -> None:
         if self.is_main:
             meta = {"step": self.step, "world_size": self.world, "seed": self.cfg.seed}
+            if self.strategy is not None:
+                meta["strategy"] = self.strategy.name
             (Path(out_dir) / META).write_text(json.dumps(meta))
 
     def _load_hook(self, models: list[nn.Module], in_dir: str) -> None:
@@ -317,6 +329,14 @@ class Trainer:
         from safetensors.torch import load_file
 
         path = Path(in_dir)
+        if self.strategy is not None:  # DeepSpeed: the engine reads its checkpoint
+            meta = json.loads((path / META).read_text())
+            if meta.get("world_size") != self.world or meta.get("strategy") != self.strategy.name:
+                raise TrainingError(f"checkpoint {path} was written by {meta.get('world_size')} processes "
+                                    f"with strategy {meta.get('strategy', 'ddp')}; this run has {self.world} "
+                                    f"with {self.strategy.name}: resume with the same launch")
+            self.step = int(meta["step"])
+            return
         if not (path / "optimizer.bin").exists():
             raise TrainingError(f"checkpoint {path} has no optimizer.bin (an older format): delete it "
                                 "or set train.resume: false")
@@ -379,7 +399,7 @@ class Trainer:
                 shutil.rmtree(tmp, ignore_errors=True)
         acc.wait_for_everyone()
         if cfg.resume and self.checkpoints():
-            if self.strategy is not None:
+            if self.strategy is not None and self.strategy.wraps_model:
                 from .distributed.checkpoint import load_sharded
 
                 load_sharded(self, self.checkpoints()[-1])

@@ -27,7 +27,7 @@ from socratic.errors import TrainingError
 
 from .config import DistributedConfig
 
-__all__ = ["FSDPStrategy", "full_tensor"]
+__all__ = ["FSDPStrategy", "enable_gradient_checkpointing", "full_tensor", "swapped_in"]
 
 SHARDS = "model_optim"  # the torch.distributed.checkpoint folder inside a checkpoint
 
@@ -54,6 +54,7 @@ class FSDPStrategy:
     """
 
     shards_model = True
+    wraps_model = True  # the trainer shards the model itself (Accelerate prepares the optimizer)
     name = "fsdp"
 
     def __init__(self, cfg: DistributedConfig, mixed_precision: str = "no") -> None:
@@ -114,25 +115,10 @@ class FSDPStrategy:
             state = {n: named[n] for n in names}
         return {n: full_tensor(v.detach()).contiguous() for n, v in state.items()}
 
-    @contextlib.contextmanager
-    def consolidated(self, model: nn.Module, full: dict[str, torch.Tensor]) -> Iterator[nn.Module]:
+    def consolidated(self, model: nn.Module, full: dict[str, torch.Tensor]) -> Any:
         """On this rank, ``model`` with the trained parameters replaced by their whole tensors
         (for a ``save`` function after training); the shards are put back on exit."""
-        saved: list[tuple[dict[str, Any], str, Any]] = []
-        try:
-            for name, value in full.items():
-                owner_name, _, leaf = name.rpartition(".")
-                owner = model.get_submodule(owner_name) if owner_name else model
-                if isinstance(owner._parameters.get(leaf), nn.Parameter):
-                    saved.append((owner._parameters, leaf, owner._parameters[leaf]))
-                    owner._parameters[leaf] = nn.Parameter(value.clone(), requires_grad=True)
-                elif leaf in owner._buffers:
-                    saved.append((owner._buffers, leaf, owner._buffers[leaf]))
-                    owner._buffers[leaf] = value.clone()
-            yield model
-        finally:
-            for table, leaf, original in saved:
-                table[leaf] = original
+        return swapped_in(model, full)
 
     # ------------------------------------------------------------ checkpoints
 
@@ -162,6 +148,27 @@ class FSDPStrategy:
         dcp.load(state, checkpoint_id=str(path))
         set_state_dict(model, [optimizer], model_state_dict=state["model"], optim_state_dict=state["optim"],
                        options=StateDictOptions(ignore_frozen_params=True, strict=False))
+
+
+@contextlib.contextmanager
+def swapped_in(model: nn.Module, full: dict[str, torch.Tensor]) -> Iterator[nn.Module]:
+    """``model`` with the parameters / buffers named in ``full`` replaced by plain tensors
+    holding ``full``'s values; the originals (shards) are put back on exit."""
+    saved: list[tuple[dict[str, Any], str, Any]] = []
+    try:
+        for name, value in full.items():
+            owner_name, _, leaf = name.rpartition(".")
+            owner = model.get_submodule(owner_name) if owner_name else model
+            if isinstance(owner._parameters.get(leaf), nn.Parameter):
+                saved.append((owner._parameters, leaf, owner._parameters[leaf]))
+                owner._parameters[leaf] = nn.Parameter(value.clone(), requires_grad=True)
+            elif leaf in owner._buffers:
+                saved.append((owner._buffers, leaf, owner._buffers[leaf]))
+                owner._buffers[leaf] = value.clone()
+        yield model
+    finally:
+        for table, leaf, original in saved:
+            table[leaf] = original
 
 
 def _outermost(model: nn.Module, pred: Any) -> list[nn.Module]:
