@@ -203,9 +203,18 @@ def build_lora_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, An
 def run(cfg: RunConfig, *, stop_after: int | None = None) -> dict[str, Any]:
     """Train per ``cfg``; returns the final metrics (also in OUTPUT_DIR/trainer_state.json)."""
     build = build_bridge_run if cfg.task == "bridge" else build_lora_run
-    trainer, _ = build(cfg)
+    trainer, model = build(cfg)
+    out = Path(cfg.train.output_dir)
     if trainer.is_main:
-        out = Path(cfg.train.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "run_config.json").write_text(json.dumps(cfg.model_dump(mode="json"), indent=2))
-    return trainer.fit(stop_after=stop_after)
+    result = trainer.fit(stop_after=stop_after)
+    saved = out / ("bridge" if cfg.task == "bridge" else "adapter")
+    if trainer.is_main and "digest" in result and saved.is_dir():  # a finished run: its model card
+        from .lm import describe_lm
+        from .model_card import write_model_card
+
+        base = model.base_models if cfg.task == "bridge" else {"lm": describe_lm(model.lm, cfg.lm)}
+        write_model_card(saved, kind=cfg.task, config=cfg.model_dump(mode="json"), result=result,
+                         base_models=base)
+    return result

@@ -74,9 +74,24 @@ def _to(batch: dict[str, Any], device: Any) -> dict[str, Any]:
 
 def run_llava(cfg: LlavaRunConfig, *, stop_after: int | None = None) -> dict[str, Any]:
     """Train one stage per ``cfg``; returns the final metrics."""
-    trainer, _ = build_llava_run(cfg)
+    trainer, bridge = build_llava_run(cfg)
+    out = Path(cfg.train.output_dir)
     if trainer.is_main:
-        out = Path(cfg.train.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "run_config.json").write_text(json.dumps(cfg.model_dump(mode="json"), indent=2))
-    return trainer.fit(stop_after=stop_after)
+    result = trainer.fit(stop_after=stop_after)
+    if trainer.is_main and "digest" in result:
+        write_card(bridge, cfg, result)
+    return result
+
+
+def write_card(bridge: LlavaBridge, cfg: LlavaRunConfig, result: dict[str, Any]) -> None:
+    """The model card of the export ``OUTPUT_DIR/llava``."""
+    from ..model_card import write_model_card
+    from ..vision import module_fingerprint
+
+    model = bridge.model.model
+    base = {"lm": {"path": cfg.lm.path, "fingerprint": module_fingerprint(model.language_model)},
+            "vision": {"path": cfg.vision.path, "fingerprint": module_fingerprint(model.vision_tower)}}
+    write_model_card(Path(cfg.train.output_dir) / "llava", kind="llava", config=cfg.model_dump(mode="json"),
+                     result=result, base_models=base)

@@ -19,6 +19,7 @@ MODULES = [
     "socratic.adapters.llava",
     "socratic.adapters.llava.config",
     "socratic.adapters.llava.data",
+    "socratic.adapters.model_card",
     "socratic.adapters.tasks",
 ]
 

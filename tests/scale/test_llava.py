@@ -4,61 +4,30 @@ backend's vision path)."""
 
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 
 import pytest
+from socratic.adapters.llava.demo import QUESTIONS
 
 pytestmark = pytest.mark.slow
 
-#: the tiny LM's chat template: the user's text, a newline, the answer and a newline
-TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'user' %}{{ m['content'] | trim }}\n{% else %}"
-            "{{ m['content'] }}\n{% endif %}{% endfor %}")
-QUESTIONS = ["What is in the image?", "Describe what you see."]
 STAGE1_MIN_EM, STAGE2_MIN_EM = 0.3, 0.4  # measured here: 0.44 and 0.53 (held-out, 32 images)
-
-
-def _chats(samples, prefix, path):
-    records = []
-    for k, s in enumerate(samples):
-        turns = [{"from": "human", "value": f"<image>\n{QUESTIONS[k % 2]}"}, {"from": "gpt", "value": s.caption}]
-        if k % 3 == 0:  # a second turn: its answer is learned too, the question is not
-            turns += [{"from": "human", "value": "Is it a shape?"}, {"from": "gpt", "value": "yes"}]
-        records.append({"id": k, "image": f"images/{prefix}{k:06d}.png", "conversations": turns})
-    path.write_text(json.dumps(records))
-    return str(path)
 
 
 @pytest.fixture(scope="module")
 def llava(tmp_path_factory):
     from socratic.adapters.llava.config import LlavaRunConfig
-    from socratic.adapters.llava.train import build_llava_run
-    from socratic.adapters.synthetic import (
-        all_captions,
-        make_shapes_dataset,
-        make_shapes_splits,
-        write_shapes_jsonl,
-    )
+    from socratic.adapters.llava.demo import prepare_llava_demo
+    from socratic.adapters.llava.train import build_llava_run, write_card
 
-    from socratic.testing import make_tiny_hf_clip, make_tiny_lm, pretrain_lm, train_tokenizer
-
-    root = tmp_path_factory.mktemp("llava")
-    tok = train_tokenizer(all_captions(1) + all_captions(2) + QUESTIONS + ["Is it a shape? yes"])
-    tok.chat_template = TEMPLATE
-    lm = make_tiny_lm(root / "llama", "llama", tokenizer=tok, width=64, init_std=0.02)
-    pretrain_lm(lm, make_shapes_dataset(1000, seed=99, n_objects=1), steps=400)
-    clip = make_tiny_hf_clip(root / "clip")
-    train, held = make_shapes_splits(400, 32, seed=0, n_objects=1)
-    data = root / "data"
-    captions, dev_captions = (write_shapes_jsonl(train, data, "train.jsonl", prefix="t"),
-                              write_shapes_jsonl(held, data, "val.jsonl", prefix="v"))
-    chats, dev_chats = _chats(train, "t", data / "chat.json"), _chats(held, "v", data / "dev_chat.json")
+    demo = prepare_llava_demo(tmp_path_factory.mktemp("llava"))
+    root, clip, lm = demo.root, demo.clip, demo.lm
     train_cfg = {"max_steps": 200, "batch_size": 16, "lr": 3e-3, "warmup_steps": 10, "cpu": True,
                  "progress_bar": False, "tensorboard": False, "log_every": 10, "eval_samples": 32,
                  "eval_max_new_tokens": 6}
     s1 = LlavaRunConfig.model_validate({
         "stage": 1, "vision": {"path": str(clip)}, "lm": {"path": str(lm)},
-        "data": {"train": str(captions), "val": str(dev_captions), "stage1_prompt": ""},
+        "data": {"train": demo.train_captions, "val": demo.dev_captions, "stage1_prompt": ""},
         "train": {**train_cfg, "output_dir": str(root / "s1")}})
     trainer1, _ = build_llava_run(s1)
     r1 = trainer1.fit()
@@ -66,11 +35,13 @@ def llava(tmp_path_factory):
         "stage": 2, "vision": {"path": str(clip)},
         "lm": {"path": str(lm), "tune": "lora", "lora": {"r": 8, "alpha": 16, "dropout": 0.0}},
         "projector": {"init": str(root / "s1" / "projector.safetensors")},
-        "data": {"train": chats, "val": dev_chats},
+        "data": {"train": demo.chats, "val": demo.dev_chats},
         "train": {**train_cfg, "output_dir": str(root / "s2")}})
     trainer2, bridge = build_llava_run(s2)
     r2 = trainer2.fit()
-    return SimpleNamespace(root=root, r1=r1, r2=r2, t1=trainer1, t2=trainer2, bridge=bridge, held=held)
+    write_card(bridge, s2, r2)
+    return SimpleNamespace(root=root, r1=r1, r2=r2, t1=trainer1, t2=trainer2, bridge=bridge,
+                           held=demo.held_out)
 
 
 def test_two_stages_learn_the_shapes_task(llava):
@@ -113,6 +84,13 @@ def test_transformers_export_reproduces_the_logits(llava):
         ours = bridge(**enc)["logits"]
         theirs = model(**enc).logits
     assert ours.shape == theirs.shape and float((ours - theirs).abs().max()) < 1e-4
+
+
+def test_the_export_has_a_model_card(llava):
+    card = (llava.root / "s2" / "llava" / "README.md").read_text()
+    assert "library_name: transformers" in card and "AutoModelForImageTextToText" in card
+    assert f"| exact_match | {round(llava.r2['exact_match'], 6)} |" in card
+    assert card.count("| lm |") == 1 and card.count("| vision |") == 1
 
 
 def test_export_answers_as_a_vlm_node_in_a_graph(llava):

@@ -100,3 +100,15 @@ def test_print_launch_without_torch(tmp_path):
     line, imported = proc.stdout.strip().splitlines()
     assert line == f"OMP_NUM_THREADS=1 torchrun --nproc_per_node 4 -m socratic train {path}"
     assert imported == "False"
+
+
+@pytest.mark.parametrize("name", ["train_llava_stage1.yaml", "train_llava_stage2.yaml"])
+def test_llava_example_configs_are_valid(name):
+    from pathlib import Path
+
+    from socratic.adapters.tasks import load_training_config
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    cfg = load_training_config(examples / name)
+    assert cfg.task == "llava" and cfg.vision.path == str(examples / "data" / "llava" / "clip")
+    assert cfg.train.eval_every == 50 and cfg.data.val is not None
