@@ -56,6 +56,8 @@ class DeepSpeedStrategy:
         if train.max_grad_norm:
             opts["gradient_clipping"] = train.max_grad_norm
         plugin = DeepSpeedPlugin(gradient_accumulation_steps=train.grad_accum, **opts)
+        # the trainer feeds batches itself (no DataLoader to read the size from)
+        plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = train.batch_size
         return {"deepspeed_plugin": plugin}
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
