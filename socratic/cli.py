@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--namespace", help="only this namespace (clear)")
     _add_common(cache)
 
-    train = sub.add_parser("train", help="train what a config's task: names (bridge, lora, contrastive, llava)")
+    train = sub.add_parser("train",
+                           help="train what a config's task: names (bridge, lora, contrastive, llava)")
     train.add_argument("config", help="training config (YAML)")
     train.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
     train.add_argument("--print-launch", action="store_true",
