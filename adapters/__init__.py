@@ -20,6 +20,7 @@ _EXPORTS = {
     "BridgeConfig": "config",
     "ClipCapConfig": "config",
     "QFormerConfig": "config",
+    "QFormerStage1Config": "qformer.config", "load_stage1": "qformer.train",
     "FrozenConfig": "config",
     "VisionConfig": "config",
     "LMConfig": "config",

@@ -44,6 +44,7 @@ __all__ = [
     "LMConfig",
     "LoraSettings",
     "PrefixTuningSettings",
+    "QFormerArch",
     "QFormerConfig",
     "RunConfig",
     "TrainConfig",
@@ -90,12 +91,19 @@ class ClipCapConfig(BridgeConfig):
     as in the paper); the paper fine-tunes GPT-2 with it (``lm.tune: full``), prefix length 10.
     ``mapping="transformer"``: a linear map to ``clip_length`` tokens, concatenated with
     ``prefix_length`` learned constants, through an 8-layer, 8-head transformer whose outputs at
-    the constants are the prefix; the paper keeps GPT-2 frozen (prefix 10 / clip 10 for COCO,
-    40 / 40 for Conceptual Captions).
+    the constants are the prefix; the paper keeps GPT-2 frozen (prefix 40 / clip 40 on COCO).
+
+    ``labels``: ``eos`` (default) appends the LM's end-of-sequence token to every caption's
+    labels, so the model learns where a caption ends and generation stops by itself;
+    ``reference`` trains as the authors' ``train.py`` does (caption tokens only, no EOS) and
+    generation then stops after the first ``"."`` token (the reference's ``stop_token``) or at
+    ``max_new_tokens``.
 
     Example:
         >>> ClipCapConfig(mapping="mlp", prefix_length=4).hidden_dim is None
         True
+        >>> ClipCapConfig(labels="reference").labels
+        'reference'
     """
 
     type: Literal["clipcap"] = "clipcap"
@@ -106,16 +114,48 @@ class ClipCapConfig(BridgeConfig):
     num_heads: int = Field(8, ge=1, description="transformer mapping: attention heads")
     hidden_dim: int | None = Field(None, description="mlp mapping: hidden width")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    labels: Literal["eos", "reference"] = "eos"
 
 
-class QFormerConfig(BridgeConfig):
-    """BLIP-2 Q-Former: learned queries cross-attend to patch features; outputs are projected to
-    the LM width and prepended (stage 2, LM frozen). Paper sizes: 32 queries, BERT-base
-    (768 wide, 12 layers, 12 heads), cross-attention every 2nd layer.
+class QFormerArch(_Model):
+    """The Q-Former's architecture (shared by the stage-2 bridge and ``task: qformer_stage1``).
+    Paper sizes: 32 queries, BERT-base (768 wide, 12 layers, 12 heads, 3072 intermediate),
+    cross-attention every 2nd layer. ``bert_path``: a local BERT folder (``save_pretrained``
+    layout, e.g. bert-base-uncased) whose weights initialise the Q-Former as BLIP-2 does (self-
+    attention, feed-forward and embeddings from BERT, the queries' feed-forward copied from the
+    text one, cross-attention new); its sizes must equal these.
 
-    ``stage1_losses`` adds BLIP-2's stage-1 objectives to the generative loss: ``itc``
-    (image-text contrastive, max over queries) and ``itm`` (image-text matching with in-batch
-    negatives); text for them is embedded with the LM tokenizer's ids.
+    Example:
+        >>> QFormerArch().hidden_size, QFormerArch().num_query_tokens
+        (768, 32)
+    """
+
+    num_query_tokens: int = Field(32, ge=1)
+    hidden_size: int = Field(768, ge=8)
+    num_layers: int = Field(12, ge=1)
+    num_heads: int = Field(12, ge=1)
+    intermediate_size: int = Field(3072, ge=8)
+    cross_attention_frequency: int = Field(2, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    bert_path: str | None = None
+
+    def arch(self) -> dict[str, Any]:
+        """The fields that fix the weights' shapes (compared with a stage-1 checkpoint)."""
+        return {k: getattr(self, k) for k in ("num_query_tokens", "hidden_size", "num_layers",
+                                              "num_heads", "intermediate_size",
+                                              "cross_attention_frequency")}
+
+
+class QFormerConfig(BridgeConfig, QFormerArch):
+    """BLIP-2 stage 2: the Q-Former's learned queries cross-attend to patch features; their
+    outputs, projected to the LM width, are the prefix of the frozen LM (sizes: see
+    :class:`QFormerArch`).
+
+    ``stage1_checkpoint``: the ``qformer/`` folder written by ``task: qformer_stage1``; its
+    weights (queries, Q-Former, vision LayerNorm) initialise the bridge (its architecture must
+    equal this one, and the vision encoder must be the one stage 1 used). As in BLIP-2 the
+    Q-Former keeps training in stage 2 with the projection; ``freeze_qformer: true`` trains
+    the projection only.
 
     Example:
         >>> QFormerConfig(num_query_tokens=8, hidden_size=64).feature_kind
@@ -124,17 +164,19 @@ class QFormerConfig(BridgeConfig):
 
     feature_kind: ClassVar[Literal["pooled", "tokens"]] = "tokens"
     type: Literal["qformer"] = "qformer"
-    num_query_tokens: int = Field(32, ge=1)
-    hidden_size: int = Field(768, ge=8)
-    num_layers: int = Field(12, ge=1)
-    num_heads: int = Field(12, ge=1)
-    intermediate_size: int = Field(3072, ge=8)
-    cross_attention_frequency: int = Field(2, ge=1)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    stage1_losses: list[Literal["itc", "itm"]] = Field(default_factory=list)
-    stage1_weight: float = Field(1.0, ge=0.0)
-    embed_dim: int = Field(256, ge=8, description="ITC projection width")
-    max_text_length: int = Field(32, ge=4, description="ITC/ITM text tokens")
+    stage1_checkpoint: str | None = None
+    freeze_qformer: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_stage1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "stage1_losses" in data:
+            raise ValueError(
+                "stage1_losses moved: BLIP-2 stage 1 (ITC, ITM, ITG) is now its own run, "
+                "'task: qformer_stage1' (see examples/train_qformer_stage1.yaml); give its "
+                "output here as stage1_checkpoint"
+            )
+        return data
 
 
 class FrozenConfig(BridgeConfig):

@@ -2,7 +2,8 @@
 
 ``socratic demo --prepare-data ROOT`` (e.g. ``examples/data/shapes``) writes synthetic
 train / val caption sets (JSONL + PNG) and tiny base models trained for a few seconds (a BPE
-tokenizer, a GPT-2 and a T5 LM, a timm CNN encoder, an open_clip ViT) under ``ROOT/models``.
+tokenizer, a GPT-2 and a T5 LM, a timm CNN encoder, an open_clip ViT, and a random 64-wide BERT
+with a WordPiece vocabulary for the Q-Former's text side) under ``ROOT/models``.
 Then ``socratic train examples/train_clipcap.yaml`` runs offline in about a minute on a CPU.
 
 Example:
@@ -44,5 +45,20 @@ def prepare_shapes_demo(root: str = "examples/data/shapes", quick: bool = False)
         steps=20 if quick else 150,
     )
     make_tiny_open_clip(models / "clip", embed_dim=64)
+    _tiny_bert(models / "bert", all_captions(2) + all_captions(1))
     return out
+
+
+def _tiny_bert(path: Path, texts: list[str]) -> None:
+    """A WordPiece tokenizer on ``texts`` and a random BERT (64 wide, 2 layers) in one folder."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    from .qformer.text import build_wordpiece_tokenizer
+
+    tok = build_wordpiece_tokenizer(texts, path)
+    torch.manual_seed(0)
+    BertForMaskedLM(BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2,
+                               num_attention_heads=2, intermediate_size=128,
+                               max_position_embeddings=64)).save_pretrained(str(path))
 

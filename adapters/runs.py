@@ -43,7 +43,8 @@ def _log(acc: Any, msg: str) -> None:
         print(msg, flush=True)
 
 
-def _records(cfg: RunConfig, path: str, splits: list[str], acc: Any, out: Path, tag: str) -> Any:
+def _records(cfg: Any, path: str, splits: list[str], acc: Any, out: Path, tag: str) -> Any:
+    """Caption records of ``path`` (``cfg.data`` settings), unreadable images skipped and reported."""
     d = cfg.data
     recs = read_captions(
         path,
@@ -68,22 +69,27 @@ def _records(cfg: RunConfig, path: str, splits: list[str], acc: Any, out: Path, 
     return ok, report
 
 
-def _features(vlm: Any, ds_images: list[str], cfg: RunConfig, acc: Any) -> np.ndarray:
+def encoded_features(enc: Any, kind: str, fingerprint: str, device: Any, paths: list[str],
+                     data: Any, output_dir: str, acc: Any) -> np.ndarray:
+    """Features of a frozen encoder ``enc`` (``kind``: pooled | tokens) for image ``paths``,
+    through the feature cache (``data.feature_cache``, default ``OUTPUT_DIR/feature_cache``)."""
     from .data import _open_image
 
-    cache_dir = cfg.data.feature_cache or str(Path(cfg.train.output_dir) / "feature_cache")
-    cache = FeatureCache(cache_dir)
-    enc = vlm.vision
+    cache = FeatureCache(data.feature_cache or str(Path(output_dir) / "feature_cache"))
     name = re.sub(r"[^\w.-]+", "_", f"{enc.cfg.backend}-{Path(enc.cfg.model).name}")[:60]
-    key = f"{name}-{vlm.base_models['vision']['fingerprint']}"
 
-    def encode(paths: Any) -> np.ndarray:
-        px = enc.preprocess([_open_image(p) for p in paths]).to(vlm.device)
+    def encode(chunk: Any) -> np.ndarray:
+        px = enc.preprocess([_open_image(p) for p in chunk]).to(device)
         with torch.no_grad():
-            return enc(px)[vlm.feature_kind].float().cpu().numpy()
+            return enc(px)[kind].float().cpu().numpy()
 
     with acc.main_process_first():
-        return cache.get_or_compute(key, vlm.feature_kind, ds_images, encode)
+        return cache.get_or_compute(f"{name}-{fingerprint}", kind, paths, encode)
+
+
+def _features(vlm: Any, ds_images: list[str], cfg: RunConfig, acc: Any) -> np.ndarray:
+    return encoded_features(vlm.vision, vlm.feature_kind, vlm.base_models["vision"]["fingerprint"],
+                            vlm.device, ds_images, cfg.data, cfg.train.output_dir, acc)
 
 
 def build_bridge_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, Any]:

@@ -8,7 +8,7 @@ you mean" for misspelt keys, the ``--set`` rule of graphs, and ``./`` paths rela
 
 Example:
     >>> sorted(task_names())
-    ['bridge', 'contrastive', 'llava', 'lora']
+    ['bridge', 'contrastive', 'llava', 'lora', 'qformer_stage1']
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "t.yaml")
     >>> _ = open(path, "w").write("task: lora\\nlm: {path: ./gpt2, tune: lora}\\n"
@@ -41,6 +41,8 @@ _TASKS: dict[str, tuple[str, str]] = {
     "lora": ("socratic.adapters.config:RunConfig", "socratic.adapters.runs:run"),
     "contrastive": ("socratic.adapters.contrastive.config:ContrastiveConfig",
                     "socratic.adapters.contrastive.train:train_contrastive"),
+    "qformer_stage1": ("socratic.adapters.qformer.config:QFormerStage1Config",
+                       "socratic.adapters.qformer.train:train_stage1"),
 }
 
 

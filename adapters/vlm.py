@@ -2,8 +2,10 @@
 
 The bridge's prefix embeddings come first, then an optional text prompt, then the caption.
 Labels are -100 on the prefix, the prompt and the padding, so the loss is on caption tokens
-(and the end-of-sequence token) only. Decoder-only (GPT-2, Llama ...) and encoder-decoder
-(T5 / Flan-T5: prefix + prompt go to the encoder) LMs both work.
+(and the end-of-sequence token) only. A ClipCap bridge with ``labels: reference`` trains as
+the authors' code does, on the caption tokens without an end-of-sequence token; its captions
+then end at the first ``"."`` token (or ``max_new_tokens``). Decoder-only (GPT-2, Llama ...)
+and encoder-decoder (T5 / Flan-T5: prefix + prompt go to the encoder) LMs both work.
 
 Example:
     >>> vlm = VisionLanguageModel.from_configs(vision_cfg, bridge_cfg, lm_cfg)  # doctest: +SKIP
@@ -73,6 +75,8 @@ class VisionLanguageModel(nn.Module):
         self.vision_trainable = bool(vision_cfg.trainable or bridge_cfg.trains_vision)
         self.vision.requires_grad_(self.vision_trainable)
         self.base_models = base_models or {}
+        #: False: labels end without EOS and generation stops at "." (ClipCap's reference code)
+        self.append_eos = getattr(bridge_cfg, "labels", "eos") == "eos"
         self.train(False)
 
     # ------------------------------------------------------------ construction
@@ -104,6 +108,7 @@ class VisionLanguageModel(nn.Module):
         bridge = build_bridge(
             bridge_cfg, vision.dim(bridge_cfg.feature_kind), lm_dim, vocab_size=len(tok)
         )
+        bridge.initialize(base_models)
         return cls(
             vision,
             bridge,
@@ -129,8 +134,11 @@ class VisionLanguageModel(nn.Module):
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Every parameter that trains (bridge, trainable vision / LM weights, peft adapter),
-        plus the buffers of trained modules (e.g. BatchNorm statistics of a Frozen encoder)."""
-        state = {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
+        every bridge parameter (a partly frozen bridge, e.g. ``freeze_qformer``, is saved
+        whole), plus the buffers of trained modules (e.g. BatchNorm statistics of a Frozen
+        encoder)."""
+        state = {n: p.detach() for n, p in self.named_parameters()
+                 if p.requires_grad or n.startswith("bridge.")}
         trained = ["bridge."]
         if self.vision_trainable:
             trained.append("vision.")
@@ -190,7 +198,8 @@ class VisionLanguageModel(nn.Module):
             out["features"] = torch.stack([torch.as_tensor(e["features"]) for e in examples])
         else:
             out["pixel_values"] = torch.stack([e["pixel_values"] for e in examples])
-        n = self.max_text_tokens
+        n = self.max_text_tokens if self.append_eos else self.max_text_tokens + 1
+        end = [eos] if self.append_eos else []
         cap_ids = []
         for e in examples:
             prompt = e.get("prompt", self.prompt)
@@ -206,12 +215,12 @@ class VisionLanguageModel(nn.Module):
                 enc_rows.append(
                     list(tok(prompt)["input_ids"]) if prompt else []
                 )
-                rows.append([*cap, eos])
-                labels.append([*cap, eos])
+                rows.append([*cap, *end])
+                labels.append([*cap, *end])
             else:
                 p = self._ids(prompt)
-                rows.append(p + cap + [eos])
-                labels.append([-100] * len(p) + cap + [eos])
+                rows.append(p + cap + end)
+                labels.append([-100] * len(p) + cap + end)
         out.update(_pad(rows, labels, pad))
         width = max(len(c) for c in cap_ids) or 1
         out["caption_ids"] = torch.tensor([c + [pad] * (width - len(c)) for c in cap_ids])
@@ -279,6 +288,9 @@ class VisionLanguageModel(nn.Module):
             "eos_token_id": tok.eos_token_id,
             "pad_token_id": tok.pad_token_id,
         }
+        stop = self._ids(".")[:1] if not self.append_eos else []
+        if stop:  # the reference's stop_token: captions end after the first "." token
+            kw["eos_token_id"] = [tok.eos_token_id, *stop]
         if strategy == "greedy":
             kw.update(do_sample=False, num_beams=1)
         elif strategy == "beam":

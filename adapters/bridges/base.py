@@ -68,6 +68,11 @@ class Bridge(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def initialize(self, base_models: dict[str, Any]) -> None:
+        """Called once when a bridge is built for training (not when a trained bridge is
+        loaded): load starting weights (e.g. a stage-1 checkpoint). ``base_models`` describes
+        the vision encoder and LM (paths, weight fingerprints)."""
+
     def auxiliary_loss(
         self, features: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor
     ) -> torch.Tensor | None:

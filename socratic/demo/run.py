@@ -16,7 +16,14 @@ Steps (each prints one line; the table and the plots come at the end):
 7. a ClipCap bridge (MLP mapping, LM tuned) trained on the same world captions held-out images.
 
 Writes ``results.json`` and PNG plots (accuracy comparison, one image's descriptor
-contributions, a retrieval grid) to ``--out``.
+contributions, a retrieval grid) to ``--out``; paths in ``results.json`` are relative to it.
+
+Reproducible: the same seed on the same machine gives the same ``results.json`` in every value
+but ``seconds`` (the wall-clock time). Every random step is seeded; torch runs on
+:data:`DEMO_THREADS` threads during the demo (a float sum split over another number of threads
+rounds differently); and dataset rows run one at a time, because batches that gather
+concurrent rows form by timing and a CPU matmul's last bits depend on the batch size (1.8e-7
+apart in our measurement), which can flip a close call.
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from .world import OBJECTS, UNSEEN, recording_path, unseen_descriptors
+
+#: torch threads while the demo runs (restored afterwards). One: a fixed count keeps results
+#: bit-identical, and on a shared machine two OpenMP threads that wait for each other ran the
+#: demo's CLIP training 10x slower than one (measured: 15-22 s vs 1.4-2.5 s per step at load 24)
+DEMO_THREADS = 1
 
 
 class Sizes:
@@ -88,7 +100,8 @@ def demo_graph(name: str, out: Path, **fill: str) -> Any:
 
 
 def _run_rows(graph: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    results = graph.run_many([{"image": str(r["image"])} for r in rows], concurrency=64)
+    # one row at a time: batches of concurrent rows form by timing (see the module docstring)
+    results = graph.run_many([{"image": str(r["image"])} for r in rows], concurrency=1)
     failed = [r for r in results if "error" in r]
     if failed:
         raise RuntimeError(f"{len(failed)} rows failed in {graph.name}: {failed[0]['error']}")
@@ -118,8 +131,8 @@ def descriptors_vs_names(model_dir: str, rows: list[dict[str, Any]], samples: li
     acc_desc = sum(o["label"] == t for o, t in zip(outputs, truth, strict=True)) / len(truth)
     acc_names = sum(o["baseline_label"] == t for o, t in zip(outputs, truth, strict=True)) / len(truth)
     return {"n": len(truth), "descriptors": acc_desc, "class_names": acc_names,
-            "example": {"image": str(picked[0][0]["image"]), "truth": truth[0], **outputs[0]},
-            "descriptor_file": str(path)}
+            "example": {"image": _rel(picked[0][0]["image"], out), "truth": truth[0], **outputs[0]},
+            "descriptor_file": _rel(path, out)}
 
 
 def socratic_captioning(model_dir: str, rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
@@ -135,7 +148,7 @@ def socratic_captioning(model_dir: str, rows: list[dict[str, Any]], out: Path) -
             "first_candidate_exact_match": sum(first) / len(first),
             "objects_correct": sum(found) / len(found),
             "reranked_given_objects": sum(ok) / max(1, sum(found)),
-            "example": {"image": str(rows[0]["image"]), "truth": truth[0],
+            "example": {"image": _rel(rows[0]["image"], out), "truth": truth[0],
                         "caption": outputs[0]["caption"]}}
 
 
@@ -216,8 +229,26 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _rel(path: Any, out: Path) -> str:
+    """``path`` relative to the output folder (so results.json does not depend on where it is)."""
+    import os
+
+    return os.path.relpath(Path(path).resolve(), out.resolve())
+
+
 def run_demo(out: Path, *, quick: bool = False, seed: int = 0, clipcap: bool = True) -> dict[str, Any]:
     """Run every step; returns the results (also written to ``out/results.json``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(DEMO_THREADS)
+    try:
+        return _run_demo(out, quick=quick, seed=seed, clipcap=clipcap)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_demo(out: Path, *, quick: bool, seed: int, clipcap: bool) -> dict[str, Any]:
     from ..eval.plots import plot_descriptor_contributions
     from .training import train_clip, train_clipcap
 
@@ -231,7 +262,7 @@ def run_demo(out: Path, *, quick: bool = False, seed: int = 0, clipcap: bool = T
     model_dir = clip.config.model.removeprefix("local-dir:")
     single_rows = _rows(data["paths"]["test_single"])
     truth = [f"{s.objects[0].color} {s.objects[0].shape}" for s in data["test_single"]]
-    results: dict[str, Any] = {"seed": seed, "quick": quick}
+    results: dict[str, Any] = {"seed": seed, "quick": quick, "threads": DEMO_THREADS}
     log("[3/7] zero-shot classification of held-out images")
     results["zero_shot"] = {"n": len(truth), "accuracy": zero_shot(model_dir, single_rows, truth, out)}
     log("[4/7] descriptor classification on unseen class names")
@@ -247,8 +278,8 @@ def run_demo(out: Path, *, quick: bool = False, seed: int = 0, clipcap: bool = T
     if clipcap:
         log(f"[7/7] training a ClipCap bridge on the same world ({sizes.clipcap_steps} steps)")
         results["clipcap"] = train_clipcap(out, data, clip, sizes.clipcap_steps, seed)
-    results["plots"] = [str(plot_summary(results, out)), str(out / "descriptor_contributions.png"),
-                        str(out / "retrieval_grid.png")]
+    results["plots"] = [_rel(plot_summary(results, out), out), "descriptor_contributions.png",
+                        "retrieval_grid.png"]
     results["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     return results
@@ -258,6 +289,6 @@ def demo_main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     results = run_demo(out, quick=args.quick, seed=args.seed, clipcap=not args.no_clipcap)
     print(table(results))
-    print(f"\nresults: {out / 'results.json'}   plots: {', '.join(results['plots'])}   "
+    print(f"\nresults: {out / 'results.json'}   plots: {', '.join(str(out / p) for p in results['plots'])}   "
           f"({results['seconds']} s)")
     return 0

@@ -18,13 +18,10 @@ ARCH_NAME = "socratic-shapes-clip"
 def train_clip(out: Path, train_jsonl: Path, steps: int, seed: int) -> Any:
     """Contrastive training from scratch (``uu``); returns the ``open_clip`` scorer backend
     loading the saved model like any open_clip checkpoint."""
-    import torch
-
     from ..adapters.contrastive import ContrastiveConfig, train_contrastive
     from ..testing import write_open_clip_arch
     from ..vision.clip_open import OpenClipModel
 
-    torch.set_num_threads(2)
     logging.getLogger().setLevel(logging.ERROR)  # open_clip: "no pretrained weights" per build
     arch = write_open_clip_arch(out, ARCH_NAME, **DEMO_ARCH)
     cfg = ContrastiveConfig.model_validate({

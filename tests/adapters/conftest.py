@@ -46,17 +46,18 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     )
 
     root = tmp_path_factory.mktemp("adapters-base")
-    # a base LM (no chat template): graphs send it plain prompts, as it was trained
-    tok = train_tokenizer(all_captions(2) + all_captions(1) + ["a picture of", "Caption:"], chat_template=None)
-    lm_dir = root / "gpt2"
-    make_tiny_lm(lm_dir, "gpt2", tokenizer=tok, width=64, init_std=0.02)
-    pretrain_lm(lm_dir, make_shapes_dataset(2000, seed=99, image_size=IMAGE_SIZE), steps=400)
     vision = pretrain_vision(
         VisionConfig(backend="timm", model="test_resnet", image_size=IMAGE_SIZE),
         make_shapes_dataset(1000, seed=7, image_size=IMAGE_SIZE),
         root / "cnn.safetensors",
         steps=150,
     )
+    # a base LM (no chat template): graphs send it plain prompts, as it was trained
+    tok = train_tokenizer(all_captions(2) + all_captions(1) + ["a picture of", "Caption:"], chat_template=None)
+    lm_dir = root / "gpt2"
+    make_tiny_lm(lm_dir, "gpt2", tokenizer=tok, width=64, init_std=0.02)
+    pretrain_lm(lm_dir, make_shapes_dataset(2000, seed=99, image_size=IMAGE_SIZE), steps=400)
+    _pretrain_in_context(lm_dir, vision)
     clip = make_tiny_open_clip(root / "clip", embed_dim=64, vision={"image_size": IMAGE_SIZE})
     train, held_out = make_shapes_splits(640, 64, seed=SEED, image_size=IMAGE_SIZE)
     data = root / "shapes"
@@ -73,6 +74,43 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         train_jsonl=str(train_jsonl),
         val_jsonl=str(val_jsonl),
     )
+
+
+@pytest.fixture(scope="session")
+def wordpiece(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A BERT WordPiece tokenizer trained on the captions (with [DEC] added) and a tiny random
+    BERT (32 wide, 2 layers) saved with it: the Q-Former's text side, offline."""
+    from socratic.adapters.qformer.text import build_wordpiece_tokenizer, load_bert_tokenizer
+    from socratic.adapters.synthetic import all_captions
+    from transformers import BertConfig, BertForMaskedLM
+
+    d = tmp_path_factory.mktemp("bert")
+    wp = build_wordpiece_tokenizer(all_captions(2) + all_captions(1), d)
+    cfg = BertConfig(vocab_size=len(wp), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64)
+    import torch
+
+    torch.manual_seed(0)
+    BertForMaskedLM(cfg).save_pretrained(d)
+    return SimpleNamespace(dir=str(d), bert_dir=str(d), bert_weights=str(d / "model.safetensors"),
+                           tokenizer=load_bert_tokenizer(d), bert_vocab=len(wp))
+
+
+def _pretrain_in_context(lm_dir: Path, vision: Any) -> None:
+    """Teach the LM stand-in to read an interleaved context (see ``fewshot.py``): a real LM
+    brings that from pretraining, and Frozen's few-shot prompting depends on it."""
+    import torch
+    from socratic.adapters.synthetic import make_shapes_dataset
+    from socratic.adapters.vision import VisionEncoder
+
+    from .fewshot import pretrain_fewshot
+
+    samples = make_shapes_dataset(2000, seed=98, image_size=IMAGE_SIZE)
+    enc = VisionEncoder(vision).eval()
+    with torch.no_grad():
+        feats = torch.cat([enc(enc.preprocess([s.image for s in samples[i : i + 500]]))["pooled"]
+                           for i in range(0, len(samples), 500)])
+    pretrain_fewshot(str(lm_dir), samples, steps=200, features=feats)
 
 
 def run_config(tiny: SimpleNamespace, out: Path | str, bridge: dict[str, Any], **over: Any) -> Any:

@@ -133,11 +133,3 @@ outputs:
     graph = graph_mod.Graph.from_yaml(str(yaml_file))
     out = graph.run(image=str(img))
     assert isinstance(out["caption"], str) and out["caption"].startswith("a ")
-
-
-def test_frozen_interleaved_few_shot_prompting(trained, tiny):
-    vlm = trained["frozen"].vlm
-    a, b, c = tiny.held_out[:3]
-    out = vlm.generate_interleaved([a.image, a.caption + ".", b.image, b.caption + ".", c.image],
-                                   max_new_tokens=12)
-    assert len(out) == 1 and isinstance(out[0], str)

@@ -25,7 +25,8 @@ def test_run_dataset_over_any_dataset(ray_engine):
     graph = load_graph_text(GRAPH)
     ds = ray.data.from_items([{"text": "abc", "id": 1}, {"text": "boom", "id": 2}])
     rows = sorted(run_dataset(graph, ds, engine=ray_engine).take_all(), key=lambda r: r["id"])
-    assert rows[0] == {"id": 1, "outputs": json.dumps({"reversed": "cba"}), "error": None, "node": None}
+    assert rows[0] == {"id": 1, "outputs": json.dumps({"reversed": "cba"}), "error": None, "node": None,
+                       "dropped": None}
     assert rows[1]["id"] == 2 and rows[1]["node"] == "rev" and rows[1]["outputs"] is None
 
 

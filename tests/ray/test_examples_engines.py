@@ -29,7 +29,15 @@ def tiny_blip(tmp_path_factory):
     return make_tiny_captioner(tmp_path_factory.mktemp("ray-blip"), "blip", seed=3)
 
 
-def cases(tiny_clip, tiny_blip):
+@pytest.fixture(scope="module")
+def tiny_itm(tmp_path_factory):
+    from socratic.testing import make_tiny_captioner
+
+    return make_tiny_captioner(tmp_path_factory.mktemp("ray-itm"), "blip_itm", seed=4)
+
+
+def cases(tiny_clip, tiny_blip, tiny_itm="z"):
+    captions = ["a cat", "a rocket", "coffee", "a person"]
     question = "What is the person in the picture wearing?"
     return {
         "self_consistency.yaml": ([], [{}, {"question": "an unrecorded question?"}, {"id": 7}]),
@@ -43,6 +51,16 @@ def cases(tiny_clip, tiny_blip):
                                               zip(["a cat", "a rocket", "coffee", "a person"], IMAGES, strict=True)]),
         "socratic_vqa.yaml": (SCRIPTED + _clip(tiny_clip) + [f"models.captioner.model={tiny_blip}"],
                               [{"image": p, "question": question} for p in IMAGES[:3]]),
+        # a random tiny ITM head: threshold 0 keeps every caption (drops: laion_filter below)
+        "capfilt.yaml": ([f"models.captioner.model={tiny_blip}", f"models.filter.model={tiny_itm}",
+                          "nodes.synthetic.num_captions=2", "nodes.synthetic.max_new_tokens=6",
+                          "nodes.synthetic.strategy=beam", "nodes.synthetic.num_beams=2",
+                          "nodes.filter.threshold=0.0"],
+                         [{"image": p, "caption": c} for p, c in zip(IMAGES, captions, strict=True)]),
+        # distinct images (dedup keeps state per process: see docs/scaling.md); a one-word caption
+        "laion_filter.yaml": ([*_clip(tiny_clip), "nodes.score.threshold=-1.0"],
+                              [{"image": p, "caption": c if c == "coffee" else c + " on a table"}
+                               for p, c in zip(IMAGES, captions, strict=True)]),
     }
 
 
@@ -52,8 +70,8 @@ def test_every_offline_example_is_covered():
 
 
 @pytest.mark.parametrize("name", sorted(cases("x", "y")))
-def test_example_same_under_both_engines(name, ray_engine, tiny_clip, tiny_blip, tmp_path):
-    overrides, rows = cases(tiny_clip, tiny_blip)[name]
+def test_example_same_under_both_engines(name, ray_engine, tiny_clip, tiny_blip, tiny_itm, tmp_path):
+    overrides, rows = cases(tiny_clip, tiny_blip, tiny_itm)[name]
     graph = load_graph(EXAMPLES / name, overrides=overrides)
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
