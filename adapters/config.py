@@ -31,6 +31,10 @@ from pydantic import (
     model_validator,
 )
 
+from .distributed.config import DistributedConfig
+from .eval_loop import EvalConfig
+from .quantization import QuantizationConfig
+
 __all__ = [
     "BRIDGE_CONFIGS",
     "BridgeConfig",
@@ -280,6 +284,7 @@ class LMConfig(_Model):
     lora: LoraSettings = Field(default_factory=LoraSettings)
     prefix_tuning: PrefixTuningSettings = Field(default_factory=PrefixTuningSettings)
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    quantization: QuantizationConfig | None = None
 
 
 # ---------------------------------------------------------------- data and training
@@ -369,6 +374,8 @@ class RunConfig(_Model):
     lm: LMConfig
     data: DataConfig
     train: TrainConfig
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+    eval: EvalConfig | None = None
 
     @field_validator("bridge", mode="before")
     @classmethod
@@ -391,4 +398,11 @@ class RunConfig(_Model):
             )
         if self.task == "lora" and self.lm.tune not in ("lora", "prefix"):
             raise ValueError("task 'lora' needs lm.tune: lora or prefix")
+        return self
+
+    @model_validator(mode="after")
+    def _scale_sections(self) -> RunConfig:
+        from .distributed.validate import check_scale_sections
+
+        check_scale_sections(self)
         return self

@@ -24,8 +24,13 @@ __all__ = ["apply_tuning", "base_model", "describe_lm", "load_lm", "peft_config"
 def load_lm(cfg: LMConfig) -> tuple[nn.Module, Any, bool]:
     """Load ``(model, tokenizer, is_seq2seq)`` from ``cfg.path`` on the CPU (see
     :func:`socratic.loaders.load_hf_lm`; a missing model gives one clear ModelLoadError)."""
+    extra: dict[str, Any] = {}
+    if cfg.quantization is not None:  # QLoRA: bitsandbytes on this process's GPU
+        from .quantization import load_kwargs
+
+        extra = load_kwargs(cfg.quantization)
     lm = load_hf_lm(cfg.path, what="LM", key="lm.path", tokenizer=cfg.tokenizer, kind=cfg.kind,
-                    dtype=cfg.dtype)
+                    dtype=cfg.dtype, model_kwargs=extra)
     return lm.model, lm.tokenizer, lm.seq2seq
 
 
@@ -59,6 +64,10 @@ def peft_config(cfg: LMConfig, seq2seq: bool) -> Any:
 
 def apply_tuning(model: nn.Module, cfg: LMConfig, seq2seq: bool) -> nn.Module:
     """Freeze the LM, leave it trainable, or wrap it with a peft adapter, per ``cfg.tune``."""
+    if cfg.quantization is not None:  # peft's k-bit preparation (norms in fp32, input grads)
+        from .quantization import prepare_for_kbit
+
+        model = prepare_for_kbit(model)
     if cfg.tune == "frozen":
         model.requires_grad_(False)
         model.eval()

@@ -30,6 +30,8 @@ from .data import (
     read_captions,
     read_prompt_completion,
 )
+from .distributed import make_strategy
+from .eval_loop import make_eval_loop
 from .metrics import caption_metrics
 from .train import Trainer, make_accelerator
 
@@ -98,7 +100,8 @@ def build_bridge_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, 
     from .vlm import VisionLanguageModel
 
     t = cfg.train
-    acc = accelerator or make_accelerator(t)
+    strategy = make_strategy(cfg.distributed, t.mixed_precision)
+    acc = accelerator or make_accelerator(t, strategy)
     out = Path(t.output_dir)
     set_seed(t.seed)
     assert cfg.vision is not None and cfg.bridge is not None
@@ -157,7 +160,8 @@ def build_bridge_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, 
         save_bridge(model, out / "bridge", extra={"trained_steps": step})
 
     trainer = Trainer(
-        vlm, train_ds, vlm.collate, t, evaluate=evaluate, save=save, accelerator=acc
+        vlm, train_ds, vlm.collate, t, evaluate=evaluate, save=save, accelerator=acc,
+        strategy=strategy, eval_loop=make_eval_loop(cfg),
     )
     return trainer, vlm
 
@@ -169,7 +173,8 @@ def build_lora_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, An
     from .lora import TextLM
 
     t = cfg.train
-    acc = accelerator or make_accelerator(t)
+    strategy = make_strategy(cfg.distributed, t.mixed_precision)
+    acc = accelerator or make_accelerator(t, strategy)
     set_seed(t.seed)
     d = cfg.data
     model = TextLM(cfg.lm, max_tokens=d.max_text_tokens)
@@ -196,16 +201,26 @@ def build_lora_run(cfg: RunConfig, accelerator: Any = None) -> tuple[Trainer, An
     def save(m: Any, step: int) -> None:
         m.save_adapter(Path(t.output_dir) / "adapter")
 
-    trainer = Trainer(model, train_ds, model.collate, t, evaluate=evaluate, save=save, accelerator=acc)
+    trainer = Trainer(model, train_ds, model.collate, t, evaluate=evaluate, save=save, accelerator=acc,
+                      strategy=strategy, eval_loop=make_eval_loop(cfg))
     return trainer, model
 
 
 def run(cfg: RunConfig, *, stop_after: int | None = None) -> dict[str, Any]:
     """Train per ``cfg``; returns the final metrics (also in OUTPUT_DIR/trainer_state.json)."""
     build = build_bridge_run if cfg.task == "bridge" else build_lora_run
-    trainer, _ = build(cfg)
+    trainer, model = build(cfg)
+    out = Path(cfg.train.output_dir)
     if trainer.is_main:
-        out = Path(cfg.train.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "run_config.json").write_text(json.dumps(cfg.model_dump(mode="json"), indent=2))
-    return trainer.fit(stop_after=stop_after)
+    result = trainer.fit(stop_after=stop_after)
+    saved = out / ("bridge" if cfg.task == "bridge" else "adapter")
+    if trainer.is_main and "digest" in result and saved.is_dir():  # a finished run: its model card
+        from .lm import describe_lm
+        from .model_card import write_model_card
+
+        base = model.base_models if cfg.task == "bridge" else {"lm": describe_lm(model.lm, cfg.lm)}
+        write_model_card(saved, kind=cfg.task, config=cfg.model_dump(mode="json"), result=result,
+                         base_models=base)
+    return result

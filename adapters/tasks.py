@@ -8,7 +8,7 @@ you mean" for misspelt keys, the ``--set`` rule of graphs, and ``./`` paths rela
 
 Example:
     >>> sorted(task_names())
-    ['bridge', 'contrastive', 'flamingo', 'fromage', 'lora', 'mae', 'pgn', 'qformer_stage1']
+    ['bridge', 'contrastive', 'flamingo', 'fromage', 'llava', 'lora', 'mae', 'pgn', 'qformer_stage1']
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "t.yaml")
     >>> _ = open(path, "w").write("task: lora\\nlm: {path: ./gpt2, tune: lora}\\n"
@@ -113,3 +113,7 @@ def train(config: Any) -> dict[str, Any]:
 
 def _position(e: GraphError) -> tuple[int, int]:
     return (e.location.line or 0, e.location.col or 0)
+
+
+register_task("llava", "socratic.adapters.llava.config:LlavaRunConfig",
+              "socratic.adapters.llava.train:run_llava")

@@ -97,7 +97,7 @@ class CSVTracker(GeneralTracker):
                 writer.writerow({"step": step, **row})
 
 
-def make_accelerator(cfg: TrainConfig) -> Any:
+def make_accelerator(cfg: TrainConfig, strategy: Any = None) -> Any:
     """The ``Accelerator`` for one run of ``cfg``: precision, gradient accumulation, trackers
     (CSV always, TensorBoard when ``cfg.tensorboard`` and installed) logging into ``output_dir``.
 
@@ -125,7 +125,9 @@ def make_accelerator(cfg: TrainConfig) -> Any:
                 )
             AcceleratorState._reset_state(reset_partial_state=True)
     out = str(cfg.output_dir)
+    extra = strategy.accelerator_kwargs(cfg) if hasattr(strategy, "accelerator_kwargs") else {}
     return Accelerator(
+        **extra,
         cpu=cpu,
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.grad_accum,
@@ -169,11 +171,17 @@ class Trainer:
         evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
         save: Callable[[nn.Module, int], Any] | None = None,
         accelerator: Any = None,
+        strategy: Any = None,
+        eval_loop: Any = None,
     ) -> None:
         from transformers import get_scheduler
 
         self.cfg, self.collate, self.dataset = cfg, collate, train_dataset
         self.evaluate_fn, self.save_fn = evaluate, save
+        # a sharding strategy (adapters.distributed) shards the model itself; Accelerate then
+        # prepares only the optimizer and scheduler (it would wrap a sharded model in DDP)
+        self.strategy = strategy if strategy is not None and strategy.shards_model else None
+        self.eval_loop = eval_loop
         acc = self.accelerator = accelerator or make_accelerator(cfg)
         if acc.gradient_accumulation_steps != cfg.grad_accum:
             raise TrainingError(
@@ -189,6 +197,10 @@ class Trainer:
                 f"the training set ({len(train_dataset)} examples) is smaller than one global "
                 f"batch ({cfg.batch_size} x {self.world} processes)"
             )
+        if self.strategy is not None and self.strategy.wraps_model:
+            model = self.strategy.wrap(model, acc.device)
+        elif self.strategy is not None:  # DeepSpeed: Accelerate builds the engine in prepare()
+            model = self.strategy.prepare_model(model)
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         if not named:
             raise TrainingError("the model has no trainable parameters")
@@ -210,10 +222,15 @@ class Trainer:
             num_warmup_steps=cfg.warmup_steps * self.world,
             num_training_steps=cfg.max_steps * self.world,
         )
-        self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
+        if self.strategy is not None and self.strategy.wraps_model:
+            self.model = model
+            self.optimizer, self.scheduler = acc.prepare(optimizer, scheduler)
+        else:
+            self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
         acc.register_save_state_pre_hook(self._save_hook)
         acc.register_load_state_pre_hook(self._load_hook)
         self.step = 0
+        self._evaluated: tuple[int, dict[str, float]] = (-1, {})
         self.history: list[dict[str, float]] = []
         self._perm_epoch, self._perm = -1, np.arange(0)
 
@@ -225,8 +242,11 @@ class Trainer:
         return self.accelerator.unwrap_model(self.model)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
-        """Trained parameters (and, when the model says so, trained buffers) by name."""
+        """Trained parameters (and, when the model says so, trained buffers) by name; whole
+        tensors under a sharding strategy (then a collective: every rank calls it)."""
         model = self.unwrapped()
+        if self.strategy is not None:
+            return self.strategy.full_state(model, self.trainable_names)
         own = getattr(model, "trainable_state_dict", None)
         if callable(own):
             return dict(own())
@@ -270,7 +290,12 @@ class Trainer:
         if self.is_main:
             shutil.rmtree(tmp, ignore_errors=True)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp))
+        if self.strategy is not None and self.strategy.wraps_model:
+            from .distributed.checkpoint import save_sharded
+
+            save_sharded(self, tmp)
+        else:
+            acc.save_state(str(tmp))
         acc.wait_for_everyone()
         if self.is_main:
             shutil.rmtree(final, ignore_errors=True)
@@ -284,11 +309,19 @@ class Trainer:
         """save_state writes only the trainable weights of our model (not a frozen 7B LM)."""
         from accelerate.utils import save
 
+        if self.strategy is not None:  # DeepSpeed: the engine writes its own sharded checkpoint
+            self._write_meta(out_dir)
+            return
         weights.pop(self._index_in(models))
         state = {k: v.detach().contiguous().cpu() for k, v in self.trainable_state().items()}
         save(state, Path(out_dir) / WEIGHTS, safe_serialization=True)
+        self._write_meta(out_dir)
+
+    def _write_meta(self, out_dir: str) -> None:
         if self.is_main:
             meta = {"step": self.step, "world_size": self.world, "seed": self.cfg.seed}
+            if self.strategy is not None:
+                meta["strategy"] = self.strategy.name
             (Path(out_dir) / META).write_text(json.dumps(meta))
 
     def _load_hook(self, models: list[nn.Module], in_dir: str) -> None:
@@ -296,6 +329,14 @@ class Trainer:
         from safetensors.torch import load_file
 
         path = Path(in_dir)
+        if self.strategy is not None:  # DeepSpeed: the engine reads its checkpoint
+            meta = json.loads((path / META).read_text())
+            if meta.get("world_size") != self.world or meta.get("strategy") != self.strategy.name:
+                raise TrainingError(f"checkpoint {path} was written by {meta.get('world_size')} processes "
+                                    f"with strategy {meta.get('strategy', 'ddp')}; this run has {self.world} "
+                                    f"with {self.strategy.name}: resume with the same launch")
+            self.step = int(meta["step"])
+            return
         if not (path / "optimizer.bin").exists():
             raise TrainingError(f"checkpoint {path} has no optimizer.bin (an older format): delete it "
                                 "or set train.resume: false")
@@ -328,21 +369,27 @@ class Trainer:
         if self.evaluate_fn is None:
             return {}
         metrics: dict[str, float] = {}
-        if self.is_main:
+        # a sharded model gathers its weights in every forward: every rank evaluates (the same
+        # data, so the same calls), the main process logs
+        if self.is_main or self.strategy is not None:
             model = self.unwrapped()
             was = model.training
             model.eval()
             with torch.no_grad(), self.accelerator.autocast():
                 metrics = dict(self.evaluate_fn(model))
             model.train(was)
-            self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=self.step)
         self.accelerator.wait_for_everyone()
+        if self.eval_loop is not None:  # chosen metrics, best weights, early stopping
+            metrics = self.eval_loop.after_eval(self, metrics)
+        if self.is_main:
+            self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=self.step)
+        self._evaluated = (self.step, metrics)
         return metrics
 
     def fit(self, stop_after: int | None = None) -> dict[str, Any]:
         """Train to ``max_steps`` (resuming from the last checkpoint when ``resume``);
         ``stop_after`` stops early after that step (as an interruption would), having saved
-        a checkpoint there when one was due. Ends the run (``end_training``) when it returns."""
+        a checkpoint there when one was due. Finishes the trackers when it returns."""
         from accelerate.utils import send_to_device
 
         cfg, acc = self.cfg, self.accelerator
@@ -352,7 +399,12 @@ class Trainer:
                 shutil.rmtree(tmp, ignore_errors=True)
         acc.wait_for_everyone()
         if cfg.resume and self.checkpoints():
-            acc.load_state(str(self.checkpoints()[-1]))
+            if self.strategy is not None and self.strategy.wraps_model:
+                from .distributed.checkpoint import load_sharded
+
+                load_sharded(self, self.checkpoints()[-1])
+            else:
+                acc.load_state(str(self.checkpoints()[-1]))
         acc.step = self.step * cfg.grad_accum  # micro-step count (an interrupt may save mid-step)
         if not acc.trackers:
             acc.init_trackers("tensorboard")  # TensorBoard events go to OUT/tensorboard
@@ -399,12 +451,14 @@ class Trainer:
                         bar.set_postfix(loss=f"{last_loss:.4f}")
                 if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.max_steps:
                     metrics = self.run_eval()
+                    if self.eval_loop is not None and self.eval_loop.should_stop:
+                        break  # early stopping: no improvement for eval.patience evaluations
                 if cfg.save_every and self.step % cfg.save_every == 0:
                     self.save_checkpoint()
                 if stop_after is not None and self.step >= stop_after:
                     break
             result = {"step": self.step, "train_loss": last_loss}
-            if self.step >= cfg.max_steps:
+            if self.step >= cfg.max_steps or (self.eval_loop is not None and self.eval_loop.should_stop):
                 result.update(self._finish())
             else:
                 result.update(metrics)
@@ -415,17 +469,28 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-            acc.end_training()
+            for tracker in acc.trackers:  # end_training without destroying the process group:
+                tracker.finish()          # a distributed process may train again (socratic
+                                          # train ends the group when the command ends)
         return result
 
     def _finish(self) -> dict[str, Any]:
         """Final evaluation, ``save``, and the weights' digest (every rank must agree)."""
         from accelerate.utils import gather_object
 
-        metrics = self.run_eval()
+        step, metrics = self._evaluated
+        if step != self.step:  # (an early stop has just evaluated)
+            metrics = self.run_eval()
+        if self.eval_loop is not None:  # may put the best evaluated weights back
+            metrics = self.eval_loop.finish(self, metrics)
+        trained = self.trainable_state()  # whole tensors on every rank (a collective when sharded)
         if self.save_fn is not None and self.is_main:
-            self.save_fn(self.unwrapped(), self.step)
-        digests = gather_object([param_digest(self.trainable_state())])
+            if self.strategy is not None:  # the export is consolidated: one process loads it
+                with self.strategy.consolidated(self.unwrapped(), trained) as model:
+                    self.save_fn(model, self.step)
+            else:
+                self.save_fn(self.unwrapped(), self.step)
+        digests = gather_object([param_digest(trained)])
         if len(set(digests)) != 1:
             raise TrainingError(f"ranks disagree on the trained weights: {digests}")
         if self.is_main:

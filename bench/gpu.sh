@@ -75,5 +75,18 @@ else
   echo "== vllm: not installed on this machine, its tests and benchmark did not run"
 fi
 
-echo "== summary: tests rc=$TESTS_RC, benchmark rc=$BENCH_RC, vllm rc=$VLLM_RC, json: $OUT/bench_gpu.json"
-exit $(( TESTS_RC != 0 || BENCH_RC != 0 || VLLM_RC != 0 ))
+# Training at scale (issue 14): QLoRA (bitsandbytes) and DeepSpeed are GPU-only packages; carry
+# their wheels in bench/wheels (pip download --no-deps -d bench/wheels bitsandbytes deepspeed) or
+# run where they are installed. Their tests skip, saying so, when the package is missing.
+echo "== scale: GPU-marked tests (QLoRA, FSDP bf16, DeepSpeed ZeRO-2/3)"
+for m in bitsandbytes deepspeed; do
+  $PY -c "import $m" 2>/dev/null && echo "$m: installed" || echo "$m: NOT installed (its tests skip)"
+done
+$PY -m pytest tests/scale -m gpu -q -rs -p no:cacheprovider -o addopts="" --import-mode=importlib \
+  2>&1 | tail -n 20
+SCALE_RC=${PIPESTATUS[0]}
+echo "== scale: LoRA bf16 vs QLoRA 4-bit vs FSDP2 (tokens/s, peak memory)"
+$PY bench/bench_fsdp.py --suite gpu --steps "$STEPS" --json "$OUT/bench_fsdp_gpu.json" || SCALE_RC=1
+
+echo "== summary: tests rc=$TESTS_RC, benchmark rc=$BENCH_RC, vllm rc=$VLLM_RC, scale rc=$SCALE_RC, json: $OUT/bench_gpu.json"
+exit $(( TESTS_RC != 0 || BENCH_RC != 0 || VLLM_RC != 0 || SCALE_RC != 0 ))

@@ -132,10 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser(
         "train",
-        help="train what a config's task: names (bridge, lora, contrastive, fromage, flamingo, pgn, mae)",
+        help="train what a config's task: names (bridge, lora, contrastive, qformer_stage1, llava, fromage,"
+             " flamingo, pgn, mae)",
     )
     train.add_argument("config", help="training config (YAML)")
     train.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    train.add_argument("--print-launch", action="store_true",
+                       help="print the command that launches this config on the visible devices, and exit")
     _add_common(train)
 
     ev = sub.add_parser("eval", help="evaluate classification, retrieval or captioning")

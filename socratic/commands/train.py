@@ -31,6 +31,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..extras import check
 
     config = load_training_config(args.config, args.set)
+    if getattr(args, "print_launch", False):
+        return _print_launch(args, config)
     for module in needed_modules(config):  # a missing extra is said before any work starts
         check(module, what=f"socratic train (task {config.task})")
     try:
@@ -39,5 +41,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"{args.config}: interrupted; a checkpoint was saved if one was due: run the same"
               " command again to resume", file=sys.stderr)
         raise
+    finally:
+        _end_process_group()
     print(json.dumps({k: v for k, v in result.items() if isinstance(v, (int, float, str))}))
     return 0
+
+
+def _print_launch(args: argparse.Namespace, config: Any) -> int:
+    from ..adapters.distributed.config import DistributedConfig
+    from ..adapters.distributed.launch import launch_command, visible_gpus
+
+    dist = getattr(config, "distributed", None) or DistributedConfig()
+    train = getattr(config, "train", None)
+    print(launch_command(args.config, dist, cpu=bool(getattr(train, "cpu", False)),
+                         visible_gpus=visible_gpus(), overrides=args.set))
+    return 0
+
+
+def _end_process_group() -> None:
+    """Destroy the process group a distributed run started (the trainer keeps it up)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

@@ -84,11 +84,13 @@ def load_hf_lm(
     kind: Literal["auto", "causal", "seq2seq"] = "auto", revision: str | None = None,
     dtype: str = "auto", device: str | None = None,
     padding_side: Literal["auto", "left", "right"] | None = None, adapter: str | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> HFLanguageModel:
     """Load the LM at ``path`` (local directory or hub id) under the load lock. ``what`` / ``key``
     name it and its config key in messages; ``device=None`` leaves it on the CPU (for a trainer);
     the tokenizer gets a pad token (eos, else unk); ``padding_side="auto"``: left for causal LMs,
-    right for seq2seq (as batched generation needs)."""
+    right for seq2seq (as batched generation needs). ``model_kwargs`` go to ``from_pretrained``
+    (e.g. a bitsandbytes ``quantization_config`` and its ``device_map``)."""
     check_local(path, what)
     with load_lock:
         transformers = heavy_import("transformers", what=f"{what} '{path}'")
@@ -102,7 +104,7 @@ def load_hf_lm(
             )
             cls = transformers.AutoModelForSeq2SeqLM if seq2seq else transformers.AutoModelForCausalLM
             model = cls.from_pretrained(path, revision=revision, config=config,
-                                        dtype=torch_dtype(dtype, target or "cpu"))
+                                        dtype=torch_dtype(dtype, target or "cpu"), **(model_kwargs or {}))
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token or tok.unk_token
         if adapter:
