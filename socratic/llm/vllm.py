@@ -240,8 +240,8 @@ def require_gpu(what: str) -> None:
 
 def vllm_messages(request: LLMRequest) -> list[dict[str, Any]]:
     """OpenAI-style chat messages for ``LLM.chat``: text content as it is; image parts (a path,
-    PIL image or socratic Image) as ``image_url`` data URLs; images a request carries in an
-    ``images`` attribute join its last user message.
+    PIL image or socratic Image, as ``llm.generate``'s ``images`` puts them into the user turn)
+    as ``image_url`` data URLs.
 
     Example:
         >>> vllm_messages(LLMRequest(prompt="hi"))
@@ -252,12 +252,6 @@ def vllm_messages(request: LLMRequest) -> list[dict[str, Any]]:
         content = m["content"]
         messages.append({"role": m["role"], "content": content if isinstance(content, str)
                          else [_part(p) for p in content]})
-    images = getattr(request, "images", None)
-    if images:
-        last = next(m for m in reversed(messages) if m["role"] == "user")
-        text = last["content"]
-        parts = [{"type": "text", "text": text}] if isinstance(text, str) else list(text)
-        last["content"] = [*(_part({"type": "image", "image": im}) for im in images), *parts]
     return messages
 
 

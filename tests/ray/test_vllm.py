@@ -49,11 +49,9 @@ def test_image_parts_become_data_urls(tmp_path):
     path = tmp_path / "red.png"
     Image.new("RGB", (4, 3), (255, 0, 0)).save(path)
 
-    class WithImages(LLMRequest):
-        images: list = []
-
-    request = WithImages(messages=[{"role": "system", "content": "be brief"},
-                                   {"role": "user", "content": "what colour?"}], images=[str(path)])
+    request = LLMRequest(messages=[{"role": "system", "content": "be brief"},
+                                   {"role": "user", "content": [{"type": "image", "image": str(path)},
+                                                                {"type": "text", "text": "what colour?"}]}])
     messages = vllm_messages(request)
     assert messages[0] == {"role": "system", "content": "be brief"}
     image, text = messages[1]["content"]
