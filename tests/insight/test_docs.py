@@ -16,7 +16,10 @@ def python_snippets(page: str) -> list[str]:
 
 @pytest.mark.parametrize("page", ["tracing.md", "plan.md", "tuning.md", "report.md"])
 def test_every_python_snippet_of_the_page_runs(page, tmp_path, monkeypatch):
+    import os
+
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "environ", os.environ.copy())  # snippets set variables (API keys)
     snippets = python_snippets(page)
     assert snippets, f"docs/{page} has no runnable example"
     namespace = {"__name__": f"docs_{page}"}
