@@ -144,6 +144,7 @@ class Cache:
         self.path = self.directory / "cache.sqlite"
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._broken = False
 
     def __reduce__(self) -> tuple[Any, ...]:
         """A cache travels (to Ray workers) as its folder as given: ``{host}`` in it is read
@@ -152,6 +153,8 @@ class Cache:
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) != os.getpid():
+            conn = None  # a forked child never uses its parent's connection
         if conn is None:
             private_dir(self.directory)
             if not self.path.exists():  # SQLite gives its -wal / -shm files the same mode
@@ -160,18 +163,40 @@ class Cache:
             conn.execute("PRAGMA busy_timeout=30000")
             _setup(conn)
             self._local.conn = conn
+            self._local.pid = os.getpid()
         return conn
 
+    def _io(self, work: Any, fallback: Any) -> Any:
+        """Run ``work(connection)``; on an I/O error of the database file, reopen once, and if it
+        persists, go on without the cache (a warning, once): a cache never fails a row."""
+        if self._broken:
+            return fallback
+        for attempt in range(2):
+            try:
+                return work(self._conn())
+            except sqlite3.DatabaseError as exc:
+                if not any(m in str(exc) for m in ("disk I/O", "malformed", "not a database")):
+                    raise
+                self.close()
+                if attempt == 1:
+                    self._broken = True
+                    import warnings
+
+                    warnings.warn(f"response cache {self.path}: {exc}; going on without it", stacklevel=3)
+        return fallback
+
     def get(self, namespace: str, key: str) -> Any | None:
-        row = self._conn().execute(
+        row = self._io(lambda conn: conn.execute(
             "SELECT value FROM entries WHERE namespace=? AND key=?", (namespace, key)
-        ).fetchone()
+        ).fetchone(), None)
         return None if row is None else json.loads(row[0])
 
     def get_many(self, namespace: str, keys: list[str]) -> dict[str, Any]:
         """Look up many keys in one query; returns only the hits."""
+        return self._io(lambda conn: self._get_many(conn, namespace, keys), {})
+
+    def _get_many(self, conn: sqlite3.Connection, namespace: str, keys: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        conn = self._conn()
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -188,13 +213,19 @@ class Cache:
     def put_many(self, namespace: str, items: dict[str, Any]) -> None:
         now = time.time()
         rows = [(namespace, k, json.dumps(v), now) for k, v in items.items()]
-        conn = self._conn()
+        self._io(lambda conn: self._put_rows(conn, rows), None)
+
+    @staticmethod
+    def _put_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)", rows)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # no transaction left to roll back (the write itself failed)
             raise
 
     def stats(self) -> dict[str, Any]:

@@ -49,7 +49,8 @@ def test_coca_learns_to_caption_and_to_match_and_serves_both_kinds(tmp_path: Pat
     import json
 
     data = [json.loads(line) for line in Path(rows).read_text().splitlines()]
-    records = RowRunner(graph).collect([{"image": r["image"], "classes": classes} for r in data])
+    records = RowRunner(graph).collect([{"image": str(Path(rows).parent / r["image"]), "classes": classes}
+                                        for r in data])
     captions = [r["outputs"]["caption"] for r in records]
     right = sum(c == r["caption"] for c, r in zip(captions, data, strict=True))
     assert right >= len(data) // 2, captions

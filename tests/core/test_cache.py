@@ -258,3 +258,16 @@ def test_cache_and_recordings_are_private(tmp_path: Path) -> None:
     assert rec.generate("hello").text == "hi!"
     assert mode(tmp_path / "rec.jsonl") == 0o600
     assert json.loads((tmp_path / "rec.jsonl").read_text())["texts"] == ["hi!"]
+
+
+def test_a_broken_database_file_never_fails_a_call(tmp_path):
+    cache = Cache(tmp_path / "c")
+    cache.put("llm", "k", {"text": "a"})
+    cache.close()
+    (tmp_path / "c" / "cache.sqlite").write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / "c" / f"cache.sqlite{suffix}").unlink(missing_ok=True)
+    with pytest.warns(UserWarning, match="going on without it"):
+        assert cache.get("llm", "k") is None
+    assert cache.get_many("llm", ["k"]) == {}
+    cache.put("llm", "k2", {"text": "b"})  # skipped, no error
