@@ -15,8 +15,7 @@ from typing import Any
 
 import torch
 
-from ..common.saved import absolute, check_base, copy_weights, load_trainable, save_trainable
-from ..config import LMConfig, VisionConfig
+from ..common.vision_lm_io import load_vision_lm, save_vision_lm
 from .config import FromageSettings
 
 __all__ = ["load_fromage", "save_fromage"]
@@ -26,24 +25,7 @@ KIND = "fromage"
 
 def save_fromage(model: Any, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
     """Write ``model``'s trainable weights and configs to the folder ``path``."""
-    v, lm = model.vision_cfg, model.lm_cfg
-    config = {
-        "settings": model.settings.model_dump(mode="json"),
-        "vision": v.model_copy(
-            update={
-                "model": absolute(v.model),
-                "pretrained": absolute(v.pretrained),
-                "model_config_path": absolute(v.model_config_path),
-            }
-        ).model_dump(mode="json"),
-        "lm": lm.model_copy(
-            update={"path": absolute(lm.path), "tokenizer": absolute(lm.tokenizer)}
-        ).model_dump(mode="json"),
-        "max_text_tokens": model.max_text_tokens,
-        "base_models": model.base_models,
-        **(extra or {}),
-    }
-    return save_trainable(path, KIND, config, model.trainable_state_dict())
+    return save_vision_lm(model, path, KIND, extra)
 
 
 def load_fromage(
@@ -52,18 +34,5 @@ def load_fromage(
     """Rebuild a :class:`~socratic.adapters.fromage.model.FromageModel` (eval mode, no grads)."""
     from .model import FromageModel
 
-    config, weights = load_trainable(path, KIND)
-    model = FromageModel.from_configs(
-        VisionConfig(**config["vision"]),
-        LMConfig(**config["lm"]),
-        FromageSettings(**config["settings"]),
-        max_text_tokens=int(config.get("max_text_tokens", 48)),
-    )
-    if check_base_models:
-        recorded = config.get("base_models", {})
-        for kind, what in (("vision", "vision encoder"), ("lm", "lm")):
-            if kind in recorded:
-                check_base(what, recorded[kind], model.base_models[kind], path)
-    copy_weights(model, weights, path)
-    model.requires_grad_(False)
-    return model.to(device).train(False)
+    return load_vision_lm(path, KIND, FromageModel, FromageSettings, 48, device,
+                          check_base_models=check_base_models)
