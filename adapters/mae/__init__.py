@@ -1,6 +1,6 @@
 """Masked-autoencoder pretraining (He et al. 2022) of a ViT with transformers' ``ViTMAE``, a
-linear-probe evaluation, and the encoder exported as an open_clip image tower for the bridges
-(``task: mae``).
+linear-probe and a fine-tuning evaluation, and the encoder exported as an open_clip image tower
+for the bridges (``task: mae``).
 
 Light to import: names are loaded on first use (torch is imported only then).
 
@@ -19,6 +19,8 @@ _EXPORTS = {
     "MAEConfig": "config",
     "MAEModelSettings": "config",
     "ProbeSettings": "config",
+    "FinetuneSettings": "config",
+    "finetune_encoder": "finetune",
     "MaskedAutoencoder": "model",
     "export_open_clip": "export",
     "linear_probe": "probe",

@@ -3,10 +3,11 @@
 "local-dir:FOLDER"}`` (graphs: ``clip.embed_image``, ``retrieval.search``) load it.
 
 The layouts match exactly: open_clip's ``VisionTransformer`` with ``no_ln_pre``, the encoder's
-LayerNorm epsilon, exact GELU, class-token pooling after the final LayerNorm and an identity
-projection; MAE's patch-embedding bias is folded into the positional embeddings of the patches
-(open_clip's patch embedding has none). An open_clip model needs a text tower: the export carries
-a tiny random one (one layer, 8 wide) that nothing should use.
+LayerNorm epsilon, exact GELU, class-token (or mean patch-token: ``pool: mean``) pooling after
+the final LayerNorm and an identity projection; MAE's patch-embedding bias is folded into the
+positional embeddings of the patches (open_clip's patch embedding has none). An open_clip model
+needs a text tower: the export carries a tiny random one (one layer, 8 wide) that nothing should
+use.
 
 Example:
     >>> folder = export_open_clip(mae, "runs/mae/open_clip")      # doctest: +SKIP
@@ -44,7 +45,7 @@ def open_clip_config(s: MAEModelSettings) -> dict[str, Any]:
             "head_width": s.hidden_size // s.num_heads,
             "mlp_ratio": s.mlp_ratio,
             "no_ln_pre": True,
-            "pool_type": "tok",
+            "pool_type": "avg" if s.pool == "mean" else "tok",
             "norm_kwargs": {"eps": s.layer_norm_eps},
         },
         "text_cfg": dict(PLACEHOLDER_TEXT),

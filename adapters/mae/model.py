@@ -23,7 +23,7 @@ from torch import nn
 
 from .config import MAEModelSettings
 
-__all__ = ["MaskedAutoencoder", "hf_config", "preprocess"]
+__all__ = ["MaskedAutoencoder", "hf_config", "initialise_like_mae", "preprocess"]
 
 
 def hf_config(s: MAEModelSettings) -> Any:
@@ -45,6 +45,31 @@ def hf_config(s: MAEModelSettings) -> Any:
         norm_pix_loss=s.norm_pix_loss,
         layer_norm_eps=s.layer_norm_eps,
     )
+
+
+@torch.no_grad()
+def initialise_like_mae(model: Any) -> None:
+    """MAE's initialisation of a ``ViTMAEForPreTraining`` built from a config: fixed 2-D sin-cos
+    position embeddings in the encoder and the decoder, class and mask tokens drawn from
+    N(0, ``initializer_range``), the patch projection xavier-uniform as a linear layer.
+
+    transformers 5.24 leaves the position embeddings, the class token and the mask token of a
+    model built from a config at zero (its post-init skips the encoder's ``initialize_weights``
+    and zeroes what the decoder's set), so neither the encoder nor the decoder would know where
+    a patch is. A model loaded from a checkpoint does not need this.
+    """
+    from transformers.models.vit_mae.modeling_vit_mae import build_2d_sinusoidal_position_embedding
+
+    emb, dec = model.vit.embeddings, model.decoder
+    for param in (emb.position_embeddings, dec.decoder_pos_embed):
+        grid = round((param.shape[1] - 1) ** 0.5)
+        table = build_2d_sinusoidal_position_embedding(grid, grid, param.shape[-1], cls_token=True)
+        half = table.shape[-1] // 2  # transformers' (and the pretrained checkpoints') layout: w, then h
+        param.copy_(torch.cat([table[..., half:], table[..., :half]], -1).unsqueeze(0))
+    weight = emb.patch_embeddings.projection.weight
+    nn.init.xavier_uniform_(weight.view(weight.shape[0], -1))
+    nn.init.normal_(emb.cls_token, std=model.config.initializer_range)
+    nn.init.normal_(dec.mask_token, std=model.config.initializer_range)
 
 
 def preprocess(images: Sequence[Any], s: MAEModelSettings) -> torch.Tensor:
@@ -79,6 +104,7 @@ class MaskedAutoencoder(nn.Module):
             if seed is not None:
                 torch.manual_seed(seed)
             model = ViTMAEForPreTraining(hf_config(settings))
+            initialise_like_mae(model)
         self.mae = model
 
     @classmethod
@@ -121,6 +147,12 @@ class MaskedAutoencoder(nn.Module):
         mask = self.mae(pixel_values=pixel_values, noise=noise).mask
         err = ((prior.to(pixel_values.device) - self.targets(pixel_values)) ** 2).mean(-1)
         return float((err * mask).sum() / mask.sum())
+
+    def pooled(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """One vector per image ``[B, hidden]``: the class token or the mean patch token of
+        :meth:`encode`, per ``settings.pool``."""
+        h = self.encode(pixel_values)
+        return h[:, 1:].mean(1) if self.settings.pool == "mean" else h[:, 0]
 
     def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Encoder output on all patches, class token first: ``[B, 1 + patches, hidden]``."""

@@ -28,7 +28,7 @@ from .export import export_open_clip
 from .model import MaskedAutoencoder, preprocess
 from .probe import linear_probe
 
-__all__ = ["class_token_features", "probe_encoder", "train_mae"]
+__all__ = ["evaluate_encoder", "pooled_features", "probe_encoder", "train_mae"]
 
 
 def _pixels(data: LabelledImages, cfg: MAEConfig) -> torch.Tensor:
@@ -41,14 +41,14 @@ def _pixels(data: LabelledImages, cfg: MAEConfig) -> torch.Tensor:
 
 
 @torch.no_grad()
-def class_token_features(mae: MaskedAutoencoder, pixels: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """The encoder's class token ``[N, hidden]`` (all patches visible)."""
+def pooled_features(mae: MaskedAutoencoder, pixels: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """The encoder's pooled output ``[N, hidden]`` (all patches visible; ``model.pool``)."""
     was = mae.training
     mae.eval()
     dev = next(mae.parameters()).device
     out = torch.cat(
         [
-            mae.encode(pixels[s : s + batch_size].to(dev))[:, 0].cpu()
+            mae.pooled(pixels[s : s + batch_size].to(dev)).cpu()
             for s in range(0, len(pixels), batch_size)
         ]
     )
@@ -63,12 +63,14 @@ def probe_encoder(
     val: tuple[torch.Tensor, torch.Tensor],
     classes: int,
 ) -> dict[str, float]:
-    """Linear-probe accuracy of ``mae``'s encoder (see :func:`~.probe.linear_probe`)."""
+    """Linear-probe accuracy of ``mae``'s encoder (see :func:`~.probe.linear_probe`) on the first
+    ``probe.labels`` training images (all when unset)."""
     p = cfg.probe
+    x, y = train if p.labels is None else (train[0][: p.labels], train[1][: p.labels])
     return linear_probe(
-        class_token_features(mae, train[0]),
-        train[1],
-        class_token_features(mae, val[0]),
+        pooled_features(mae, x),
+        y,
+        pooled_features(mae, val[0]),
         val[1],
         classes,
         steps=p.steps,
@@ -79,8 +81,32 @@ def probe_encoder(
     )
 
 
+def evaluate_encoder(
+    mae: MaskedAutoencoder,
+    cfg: MAEConfig,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    classes: int,
+) -> dict[str, float]:
+    """The linear probe and the fine-tuning evaluation of ``mae`` and, when asked, of the same
+    encoder at its random initialisation (``*_random``)."""
+    from .finetune import finetune_encoder
+
+    random = MaskedAutoencoder(cfg.model, seed=cfg.train.seed)  # what pretraining started from
+    out: dict[str, float] = {"probe_acc": probe_encoder(mae, cfg, train, val, classes)["probe_acc"]}
+    if cfg.probe.compare_random:
+        out["probe_acc_random"] = probe_encoder(random, cfg, train, val, classes)["probe_acc"]
+    ft, seeds = cfg.finetune, range(cfg.train.seed, cfg.train.seed + cfg.finetune.repeats)
+    encoders = {"finetune_acc": mae, "finetune_acc_random": random}
+    for key, encoder in list(encoders.items())[: (1 + ft.compare_random) if ft.steps else 0]:
+        accs = [finetune_encoder(encoder, train, val, classes, ft, seed=s) for s in seeds]
+        out[key] = sum(accs) / len(accs)
+    return out
+
+
 def train_mae(cfg: MAEConfig) -> dict[str, Any]:
-    """Pretrain, probe and export per ``cfg``; returns the metrics (also in ``probe.json``)."""
+    """Pretrain, evaluate and export per ``cfg``; returns the metrics (the evaluation also in
+    ``evaluation.json``)."""
     from accelerate.utils import set_seed
 
     from ..train import Trainer
@@ -133,16 +159,11 @@ def train_mae(cfg: MAEConfig) -> dict[str, Any]:
     result = trainer.fit()
     if val_set is not None and trainer.is_main:
         val = (val_px, torch.tensor(val_set.labels))
-        probe = probe_encoder(mae, cfg, (train_px, labels), val, len(train_set.classes))
-        result.update(probe)
-        if cfg.probe.compare_random:
-            random = MaskedAutoencoder(cfg.model, seed=t.seed)
-            result["probe_acc_random"] = probe_encoder(
-                random, cfg, (train_px, labels), val, len(train_set.classes)
-            )["probe_acc"]
-        result["probe_classes"] = len(train_set.classes)
-        (out / "probe.json").write_text(
-            json.dumps({k: v for k, v in result.items() if k.startswith("probe")}, indent=2) + "\n"
+        result.update(evaluate_encoder(mae, cfg, (train_px, labels), val, len(train_set.classes)))
+        result["eval_classes"] = len(train_set.classes)
+        keys = ("probe", "finetune", "eval_", "val_loss")
+        (out / "evaluation.json").write_text(
+            json.dumps({k: v for k, v in result.items() if k.startswith(keys)}, indent=2) + "\n"
         )
     result.update(
         model_dir=str(out / "model"),

@@ -188,7 +188,8 @@ def pgn(world: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> Sim
 @pytest.fixture(scope="session")
 def mae(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """A tiny ViT-MAE (4-pixel patches, a 2-block decoder) pretrained once (600 steps x 64
-    images), probed on the objects' colour."""
+    two-object images), then evaluated with 100 labels on the objects' layout ("above" or "left
+    of"): a linear probe on the mean patch token and a fine-tuning run."""
     from socratic.adapters.mae.config import MAEConfig
     from socratic.adapters.mae.train import train_mae
 
@@ -204,8 +205,14 @@ def mae(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
                 "decoder_hidden_size": 64,
                 "decoder_num_layers": 2,
                 "decoder_num_heads": 2,
+                "pool": "mean",
             },
-            "data": {"label": "color", "shapes": {"n_train": 1000, "n_val": 400, "seed": SEED}},
+            "data": {
+                "label": "relation",
+                "shapes": {"n_train": 1000, "n_val": 400, "n_objects": 2, "seed": SEED},
+            },
+            "probe": {"labels": 100, "steps": 1000},
+            "finetune": {"labels": 100, "steps": 150},
             "train": quiet_train(out, max_steps=600, batch_size=64, lr=2e-3),
         }
     )
