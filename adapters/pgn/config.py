@@ -6,7 +6,9 @@ tower) to a classification task, comparing on the same tower and the same budget
   sequence) + the linear head (the reference code's ``IIP``);
 - ``pgn``: input-dependent prompts: a light CNN looks at the image and mixes, for each of
   ``num_prompts`` slots, tokens of a learned library (softmax weights), appended to the input
-  sequence (Loedeman, Stol, Han, Asano, BMVC 2024; jochemloedeman/PGN).
+  sequence (Loedeman, Stol, Han, Asano, BMVC 2024; jochemloedeman/PGN);
+- ``generator``: a control, the PGN's CNN trained alone as the classifier (no tower): PGN is
+  worth its tower only where it beats this.
 
 Defaults are the paper's: 16 prompts from a library of 256 tokens, a ResNet-10-like generator
 (4 groups of one block, 16 channels at first, softmax mixing). Importing this module does not
@@ -16,7 +18,7 @@ Example:
     >>> cfg = PGNConfig.model_validate({"vision": {"model": "ViT-B-32"},
     ...                                 "train": {"output_dir": "runs/pgn"}})
     >>> cfg.methods, cfg.pgn.num_prompts, cfg.pgn.library_size
-    (['linear', 'fixed', 'pgn'], 16, 256)
+    (['linear', 'fixed', 'pgn', 'generator'], 16, 256)
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ..config import TrainConfig, VisionConfig
 
 __all__ = ["PGNConfig", "PGNSettings"]
 
-Method = Literal["linear", "fixed", "pgn"]
+Method = Literal["linear", "fixed", "pgn", "generator"]
 
 
 class _Model(BaseModel):
@@ -64,7 +66,9 @@ class PGNConfig(_Model):
 
     task: Literal["pgn"] = "pgn"
     vision: VisionConfig
-    methods: list[Method] = Field(default_factory=lambda: ["linear", "fixed", "pgn"], min_length=1)
+    methods: list[Method] = Field(
+        default_factory=lambda: ["linear", "fixed", "pgn", "generator"], min_length=1
+    )
     pgn: PGNSettings = Field(default_factory=PGNSettings)
     data: ImageSource = Field(default_factory=ImageSource)
     train: TrainConfig

@@ -24,7 +24,14 @@ from torch import nn
 
 from .config import PGNSettings
 
-__all__ = ["FixedPrompts", "PromptGenerator", "SmallResNet"]
+__all__ = ["FixedPrompts", "PromptGenerator", "SmallResNet", "at_resolution"]
+
+
+def at_resolution(images: torch.Tensor, resolution: int | None) -> torch.Tensor:
+    """``images`` resized (bilinear) to ``resolution`` when set and different."""
+    if resolution and images.shape[-1] != resolution:
+        return F.interpolate(images, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    return images
 
 
 class _Block(nn.Module):
@@ -107,10 +114,7 @@ class PromptGenerator(nn.Module):
     def weights(self, images: torch.Tensor) -> torch.Tensor:
         """Mixing weights ``[B, num_prompts, library_size]``."""
         s = self.settings
-        if s.resolution and images.shape[-1] != s.resolution:
-            images = F.interpolate(
-                images, size=(s.resolution, s.resolution), mode="bilinear", align_corners=False
-            )
+        images = at_resolution(images, s.resolution)
         logits = self.net(images).view(images.shape[0], s.num_prompts, s.library_size)
         return logits.softmax(-1) if s.activation == "softmax" else logits.sigmoid()
 

@@ -2,7 +2,8 @@
 
 ``method``: ``linear`` (head only), ``fixed`` (:class:`~.generator.FixedPrompts` + head) or
 ``pgn`` (:class:`~.generator.PromptGenerator` + head). The head is linear on the tower's pooled,
-projected output; the tower never trains.
+projected output; the tower never trains. ``generator`` is the control: the PGN's small ResNet
+trained alone as the classifier, without the tower (what the generator could do by itself).
 
 Example:
     >>> model = PromptClassifier.from_config(vision_cfg, "pgn", PGNSettings(), classes)  # doctest: +SKIP
@@ -22,7 +23,7 @@ from torch import nn
 from ..config import VisionConfig
 from ..vision import VisionEncoder
 from .config import PGNSettings
-from .generator import FixedPrompts, PromptGenerator
+from .generator import FixedPrompts, PromptGenerator, SmallResNet, at_resolution
 from .tower import PromptedViT
 
 __all__ = ["PromptClassifier"]
@@ -57,11 +58,16 @@ class PromptClassifier(nn.Module):
             self.prompter = PromptGenerator(settings, tower.width)
         elif method == "fixed":
             self.prompter = FixedPrompts(settings.num_prompts, tower.width)
-        elif method == "linear":
+        elif method in ("linear", "generator"):
             self.prompter = None
         else:
-            raise ValueError(f"unknown method {method!r}: linear, fixed or pgn")
-        self.head = nn.Linear(tower.output_dim, len(self.classes))
+            raise ValueError(f"unknown method {method!r}: linear, fixed, pgn or generator")
+        s = settings
+        self.head: nn.Module = (
+            SmallResNet(len(self.classes), s.channels, s.groups, s.blocks_per_group, s.init_max_pool)
+            if method == "generator"
+            else nn.Linear(tower.output_dim, len(self.classes))
+        )
         self.train(False)
 
     @classmethod
@@ -104,7 +110,7 @@ class PromptClassifier(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.head.weight.device
+        return next(self.head.parameters()).device
 
     def prompts(self, pixels: torch.Tensor) -> torch.Tensor | None:
         """The prompt tokens for a batch ``[B, num_prompts, width]`` (None for a linear probe)."""
@@ -112,6 +118,8 @@ class PromptClassifier(nn.Module):
 
     def logits(self, pixels: torch.Tensor) -> torch.Tensor:
         pixels = pixels.to(self.device)
+        if self.method == "generator":  # the control: no tower
+            return self.head(at_resolution(pixels, self.settings.resolution))
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.prompter is not None):
             feats = self.tower(pixels, prompts=self.prompts(pixels))
         return self.head(feats)

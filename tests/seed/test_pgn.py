@@ -9,14 +9,18 @@ import torch
 
 
 def test_pgn_beats_fixed_prompts_and_a_linear_probe(pgn):
+    """With the generator-alone control in the table (it also solves this easy task: docs)."""
     r = pgn.result
     assert r["pgn_acc"] >= 0.85, r  # measured 1.0 (seeds 0-2)
     assert r["pgn_acc"] >= r["fixed_acc"] + 0.2, r  # measured fixed 0.41-0.565
     assert r["pgn_acc"] >= r["linear_acc"] + 0.2, r
     rows = json.loads((pgn.dir / "comparison.json").read_text())
-    assert [row["method"] for row in rows] == ["linear", "fixed", "pgn"]
+    assert [row["method"] for row in rows] == ["linear", "fixed", "pgn", "generator"]
     params = {row["method"]: row["trainable_params"] for row in rows}
-    assert params["linear"] < params["fixed"] < params["pgn"]
+    assert params["linear"] < params["fixed"] < params["generator"] < params["pgn"]
+    # the same ResNet (8 -> 16 channels) with 4 x 16 outputs instead of 3, the library (16 tokens
+    # of the tower's width 64) and the head on the tower
+    assert params["pgn"] - params["generator"] == (4 * 16 - 3) * (16 + 1) + 16 * 64 + (64 + 1) * 3
     assert params["fixed"] - params["linear"] == 4 * 64  # 4 prompts of the tower's width
     assert "| pgn |" in (pgn.dir / "comparison.md").read_text()
 
@@ -82,3 +86,15 @@ outputs: {{label: "${{classify.label}}", ranked: "${{classify.ranked}}"}}
     outs = [r["outputs"] for r in results]
     right = sum(o["label"] == name for o, name in zip(outs, val.names()[:12], strict=True))
     assert right >= 10 and all(len(o["ranked"]) == 2 for o in outs)
+
+
+def test_the_generator_control_is_saved_and_classifies_without_the_tower(pgn):
+    from socratic.adapters.common.images import load_labelled
+    from socratic.adapters.pgn.io import load_pgn
+
+    model = load_pgn(pgn.dir / "generator" / "model")
+    _, val = load_labelled(pgn.cfg.data)
+    assert model.method == "generator" and model.prompts(torch.zeros(1, 3, 32, 32)) is None
+    probs = model.predict([val.pil(i) for i in range(len(val.images))])
+    acc = float((probs.argmax(-1) == torch.tensor(val.labels)).float().mean())
+    assert abs(acc - pgn.result["generator_acc"]) < 1e-6  # the saved model is the one evaluated
