@@ -29,8 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..common.frozen_vision_lm import FrozenVisionLM
 from ..config import LMConfig, VisionConfig
-from ..lm import apply_tuning, describe_lm, load_lm
 from ..vision import VisionEncoder
 from .config import FlamingoSettings
 from .resampler import PerceiverResampler
@@ -38,8 +38,6 @@ from .xattn import GatedCrossAttentionBlock
 
 __all__ = ["FlamingoModel", "decoder_layers"]
 
-#: what trains (and what a saved model holds)
-TRAINABLE = ("resampler.", "xattn.", "media_embedding")
 _LAYER_PATHS = (
     "transformer.h",
     "model.layers",
@@ -70,7 +68,7 @@ def decoder_layers(lm: nn.Module) -> nn.ModuleList:
     )
 
 
-class FlamingoModel(nn.Module):
+class FlamingoModel(FrozenVisionLM):
     """Frozen encoder + resampler + gated cross-attention blocks + frozen LM.
 
     ``forward(**collate(sequences))`` returns the next-token loss on the text; :meth:`generate`
@@ -84,6 +82,10 @@ class FlamingoModel(nn.Module):
         [(0.0, 0.0), (0.0, 0.0)]
     """
 
+    #: what trains (and what a saved model holds)
+    TRAINABLE = ("resampler.", "xattn.", "media_embedding")
+    NEEDS_DECODER_ONLY = "the Flamingo-style bridge needs a decoder-only LM"
+
     def __init__(
         self,
         vision: VisionEncoder,
@@ -96,13 +98,16 @@ class FlamingoModel(nn.Module):
         max_text_tokens: int = 16,
         base_models: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
-        self.vision, self.lm, self.tokenizer, self.settings = vision, lm, tokenizer, settings
-        self.vision_cfg, self.lm_cfg = vision_cfg, lm_cfg
-        self.max_text_tokens = max_text_tokens
-        self.base_models = base_models or {}
-        self.vision.requires_grad_(False)
-        self.lm.requires_grad_(False)
+        super().__init__(
+            vision,
+            lm,
+            tokenizer,
+            settings,
+            vision_cfg=vision_cfg,
+            lm_cfg=lm_cfg,
+            max_text_tokens=max_text_tokens,
+            base_models=base_models,
+        )
         s = settings
         embeddings = lm.get_input_embeddings()
         self.vocab_size, lm_dim = embeddings.num_embeddings, embeddings.embedding_dim
@@ -139,47 +144,6 @@ class FlamingoModel(nn.Module):
         ]
         self._lock = threading.Lock()  # the hooks read one context: one forward at a time
         self.train(False)
-
-    @classmethod
-    def from_configs(
-        cls,
-        vision_cfg: VisionConfig,
-        lm_cfg: LMConfig,
-        settings: FlamingoSettings,
-        *,
-        max_text_tokens: int = 16,
-        seed: int | None = None,
-    ) -> FlamingoModel:
-        """Load the frozen base models and build fresh trainable parts."""
-        vision = VisionEncoder(vision_cfg)
-        lm, tok, seq2seq = load_lm(lm_cfg)
-        if seq2seq:
-            raise ValueError("the Flamingo-style bridge needs a decoder-only LM")
-        base_models = {"vision": vision.describe(), "lm": describe_lm(lm, lm_cfg)}
-        lm = apply_tuning(lm, lm_cfg, seq2seq)
-        if seed is not None:
-            torch.manual_seed(seed)
-        return cls(
-            vision,
-            lm,
-            tok,
-            settings,
-            vision_cfg=vision_cfg,
-            lm_cfg=lm_cfg,
-            max_text_tokens=max_text_tokens,
-            base_models=base_models,
-        )
-
-    def train(self, mode: bool = True) -> FlamingoModel:
-        """Like ``nn.Module.train``; the frozen encoder and LM always stay in eval mode."""
-        super().train(mode)
-        self.vision.eval()
-        self.lm.eval()
-        return self
-
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """The resampler, the gated blocks and the ``<image>`` embedding."""
-        return {n: p.detach() for n, p in self.named_parameters() if n.startswith(TRAINABLE)}
 
     def gates(self) -> list[tuple[float, float]]:
         """``(tanh(attn_gate), tanh(ff_gate))`` of each gated block, first layer first."""

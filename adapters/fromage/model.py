@@ -37,16 +37,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common.frozen_vision_lm import FrozenVisionLM
 from ..config import LMConfig, VisionConfig
-from ..lm import apply_tuning, describe_lm, load_lm
 from ..vision import VisionEncoder
 from .config import FromageSettings
 
 __all__ = ["FromageModel", "Response"]
 
 MAX_LOGIT_SCALE = math.log(100.0)
-#: what trains (and what a saved model holds); everything else is the frozen encoder and LM
-TRAINABLE = ("caption_map.", "visual_fc.", "text_fc.", "ret_embedding", "ret_output", "logit_scale")
 
 
 @dataclass
@@ -58,7 +56,7 @@ class Response:
     retrieval: torch.Tensor | None = None
 
 
-class FromageModel(nn.Module):
+class FromageModel(FrozenVisionLM):
     """Frozen vision encoder + frozen LM + FROMAGe's trainable maps and ``[RET]`` token.
 
     Build with :meth:`from_configs`; train with ``forward(**collate(examples))["loss"]``; caption
@@ -72,6 +70,10 @@ class FromageModel(nn.Module):
         ['a red circle', ...]
     """
 
+    #: what trains (and what a saved model holds); everything else is the frozen encoder and LM
+    TRAINABLE = ("caption_map.", "visual_fc.", "text_fc.", "ret_embedding", "ret_output", "logit_scale")
+    NEEDS_DECODER_ONLY = "FROMAGe needs a decoder-only LM (its [RET] state is read from the decoder)"
+
     def __init__(
         self,
         vision: VisionEncoder,
@@ -84,13 +86,16 @@ class FromageModel(nn.Module):
         max_text_tokens: int = 48,
         base_models: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
-        self.vision, self.lm, self.tokenizer, self.settings = vision, lm, tokenizer, settings
-        self.vision_cfg, self.lm_cfg = vision_cfg, lm_cfg
-        self.max_text_tokens = max_text_tokens
-        self.base_models = base_models or {}
-        self.vision.requires_grad_(False)
-        self.lm.requires_grad_(False)
+        super().__init__(
+            vision,
+            lm,
+            tokenizer,
+            settings,
+            vision_cfg=vision_cfg,
+            lm_cfg=lm_cfg,
+            max_text_tokens=max_text_tokens,
+            base_models=base_models,
+        )
         embeddings = lm.get_input_embeddings()
         self.vocab_size = embeddings.num_embeddings
         self.ret_id = self.vocab_size  # a virtual id, one past the LM's vocabulary
@@ -111,49 +116,6 @@ class FromageModel(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(float(settings.init_logit_scale)))
         self._lock = threading.Lock()  # one generation at a time (graphs call from threads)
         self.train(False)
-
-    # ------------------------------------------------------------ construction
-
-    @classmethod
-    def from_configs(
-        cls,
-        vision_cfg: VisionConfig,
-        lm_cfg: LMConfig,
-        settings: FromageSettings,
-        *,
-        max_text_tokens: int = 48,
-        seed: int | None = None,
-    ) -> FromageModel:
-        """Load the frozen base models and build fresh trainable parts."""
-        vision = VisionEncoder(vision_cfg)
-        lm, tok, seq2seq = load_lm(lm_cfg)
-        if seq2seq:
-            raise ValueError("FROMAGe needs a decoder-only LM (its [RET] state is read from the decoder)")
-        base_models = {"vision": vision.describe(), "lm": describe_lm(lm, lm_cfg)}
-        lm = apply_tuning(lm, lm_cfg, seq2seq)
-        if seed is not None:
-            torch.manual_seed(seed)
-        return cls(
-            vision,
-            lm,
-            tok,
-            settings,
-            vision_cfg=vision_cfg,
-            lm_cfg=lm_cfg,
-            max_text_tokens=max_text_tokens,
-            base_models=base_models,
-        )
-
-    def train(self, mode: bool = True) -> FromageModel:
-        """Like ``nn.Module.train``; the frozen encoder and LM always stay in eval mode."""
-        super().train(mode)
-        self.vision.eval()
-        self.lm.eval()
-        return self
-
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights a checkpoint and a saved model keep (the maps, [RET], the temperature)."""
-        return {n: p.detach() for n, p in self.named_parameters() if n.startswith(TRAINABLE)}
 
     @torch.no_grad()
     def renormalize_ret_(self) -> None:
