@@ -449,6 +449,12 @@ class Trainer:
                     acc.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step=self.step)
                     if bar is not None:
                         bar.set_postfix(loss=f"{last_loss:.4f}")
+                    if not math.isfinite(last_loss):  # every rank has the same reduced value
+                        raise TrainingError(
+                            f"the training loss is {last_loss} at step {self.step} (steps since step "
+                            f"{self.step - cfg.log_every}; {self.out}/train_log.csv): the run stops "
+                            "rather than train on it; lower train.lr, check the data, or use fp32"
+                        )
                 if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.max_steps:
                     metrics = self.run_eval()
                     if self.eval_loop is not None and self.eval_loop.should_stop:

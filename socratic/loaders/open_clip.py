@@ -75,6 +75,33 @@ def checkpoint_in_dir(path: Path) -> Path | None:
     return files[0] if files else None
 
 
+def initialise_coca_decoder(net: Any) -> None:
+    """Initialise a CoCa's multimodal text decoder as open_clip's own ``init_parameters`` means
+    to. open_clip 3.3 creates the decoder's ``text_projection`` with ``torch.empty`` and never
+    calls that method (which would fail: it reads ``self.transformer.width`` on a class that is
+    itself the transformer), so a CoCa built without weights starts from whatever that memory
+    held (NaN after other work in the process: a training run that learns nothing). Same stds as
+    open_clip's text tower: attention ``width^-0.5``, projections ``width^-0.5 (2 layers)^-0.5``,
+    MLP input ``(2 width)^-0.5``. Models loaded with weights do not need this; a model without
+    such a decoder (a CLIP) is left as it is."""
+    import torch
+
+    decoder = getattr(net, "text_decoder", None)
+    if decoder is None or not hasattr(decoder, "cross_attn"):
+        return
+    width, layers = decoder.width, decoder.layers
+    attn_std, fc_std = width**-0.5, (2 * width) ** -0.5
+    proj_std = width**-0.5 * (2 * layers) ** -0.5
+    with torch.no_grad():
+        for block in [*decoder.resblocks, *decoder.cross_attn]:
+            torch.nn.init.normal_(block.attn.in_proj_weight, std=attn_std)
+            torch.nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
+            torch.nn.init.normal_(block.mlp.c_fc.weight, std=fc_std)
+            torch.nn.init.normal_(block.mlp.c_proj.weight, std=proj_std)
+        if decoder.text_projection is not None:
+            torch.nn.init.normal_(decoder.text_projection, std=width**-0.5)
+
+
 def resolve_open_clip(model: str, pretrained: str | None = None) -> tuple[str, str | None, str]:
     """(name for open_clip, its ``pretrained`` argument, kind of weights: tag|file|schema|none)."""
     if model.startswith(("hf-hub:", LOCAL_DIR)):
@@ -136,6 +163,8 @@ def load_open_clip(model: str, pretrained: str | None = None, *, device: str | N
                                     fetch=fetch, local_copy=_LOCAL_COPY) from None
             msg = f"cannot load open_clip '{name}' (pretrained={weights}): {detail(exc)}"
             raise ModelLoadError(msg) from exc
+        if kind == "none":
+            initialise_coca_decoder(net)
         net.eval()
         model_cfg = copy.deepcopy(open_clip.get_model_config(name) or {})
         pre_cfg = open_clip.get_model_preprocess_cfg(net)

@@ -120,3 +120,22 @@ def test_data_loader_workers_read_the_same_batches(tmp_path):
     _, inline = _fit(tmp_path / "inline", grad_accum=2)
     _, workers = _fit(tmp_path / "workers", grad_accum=2, num_workers=1)
     assert workers["digest"] == inline["digest"]
+
+
+class NaNAfter(Toy):
+    """The toy whose loss turns NaN from forward call ``bad`` on (a diverged run)."""
+
+    def __init__(self, bad: int) -> None:
+        super().__init__()
+        self.bad = bad
+
+    def forward(self, x, y):
+        out = super().forward(x, y)
+        return {"loss": out["loss"] * float("nan")} if self.calls >= self.bad else out
+
+
+def test_a_loss_that_turns_nan_stops_the_run_with_a_clear_error(tmp_path):
+    """A NaN loss is not trained on silently (a run that learns nothing and says nothing)."""
+    with pytest.raises(TrainingError, match=r"training loss is nan at step 6 .*train_log.csv"):
+        _fit(tmp_path, model=NaNAfter(bad=5), max_steps=8, log_every=2)
+    assert "nan" in (tmp_path / "train_log.csv").read_text().splitlines()[-1]
