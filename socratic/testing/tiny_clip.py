@@ -120,8 +120,11 @@ def make_tiny_open_clip(
     (out / "open_clip_config.json").write_text(json.dumps(
         {"model_cfg": cfg, "preprocess_cfg": {"size": cfg["vision_cfg"]["image_size"], **_OPENAI_MEAN_STD}}
     ))
+    from socratic.loaders.open_clip import initialise_coca_decoder
+
     torch.manual_seed(seed)
     model = open_clip.create_model(arch_file.stem)
+    initialise_coca_decoder(model)  # a CoCa's decoder projection is left uninitialised otherwise
     if logit_scale is not None:
         with torch.no_grad():
             model.logit_scale.fill_(math.log(logit_scale))
