@@ -4,8 +4,12 @@ Private by default: the cache folder is created 0700 and the database 0600 (prom
 are the user's data).
 
 The database uses WAL mode and a busy timeout, so several processes (parallel `socratic run`
-calls) can share it. Credentials never enter a key or a value: :func:`request_key` drops any
-field whose name looks like a secret before hashing.
+calls, Ray workers) can share it. A process that uses the cache must not open and close the
+database files other than through SQLite (e.g. ``Path.read_bytes()``): closing any descriptor of
+a file drops all of that process's POSIX locks on it, and the other processes then reset the
+shared WAL index under it ("disk I/O error"; SQLite's "How To Corrupt" page, section 2.2).
+Credentials never enter a key or a value: :func:`request_key` drops any field whose name looks
+like a secret before hashing.
 
 Location: ``--cache-dir`` flag (through the graph's :class:`~socratic.context.BuildContext`),
 else ``$SOCRATIC_CACHE_DIR``, else the user's cache directory

@@ -247,8 +247,12 @@ def test_config_errors_are_caught_early():
         OpenAILLM(model="m", api="embeddings")
 
 
-async def test_second_identical_request_hits_the_cache(fake, monkeypatch):
+async def test_second_identical_request_hits_the_cache(fake, monkeypatch, tmp_path):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    # a cache of its own: the bytes are read below, and a process that opens and closes a SQLite
+    # file outside SQLite drops its locks on it (POSIX), which broke the session's shared cache
+    # for later tests whose Ray workers wrote to it ("disk I/O error")
+    monkeypatch.setenv("SOCRATIC_CACHE_DIR", str(tmp_path / "cache"))
     llm = make(fake, cache=True)
     request = {"prompt": "cache me", "temperature": 0.7, "n": 2}
     first = await llm.agenerate(request)
@@ -261,6 +265,8 @@ async def test_second_identical_request_hits_the_cache(fake, monkeypatch):
     assert third.texts[:2] == first.texts and third.cached == 2 and fake.count == 2
     assert fake.requests[1].body.get("n") is None
     cache_dir = get_cache().directory
+    assert cache_dir == tmp_path / "cache"
+    get_cache().close()
     for f in cache_dir.glob("cache.sqlite*"):
         assert SECRET.encode() not in f.read_bytes()
 
