@@ -97,8 +97,10 @@ def evaluate_encoder(
     if cfg.probe.compare_random:
         out["probe_acc_random"] = probe_encoder(random, cfg, train, val, classes)["probe_acc"]
     ft, seeds = cfg.finetune, range(cfg.train.seed, cfg.train.seed + cfg.finetune.repeats)
-    encoders = {"finetune_acc": mae, "finetune_acc_random": random}
-    for key, encoder in list(encoders.items())[: (1 + ft.compare_random) if ft.steps else 0]:
+    if not ft.steps:
+        return out
+    encoders = {"finetune_acc": mae, **({"finetune_acc_random": random} if ft.compare_random else {})}
+    for key, encoder in encoders.items():  # the mean over ``repeats`` seeds
         accs = [finetune_encoder(encoder, train, val, classes, ft, seed=s) for s in seeds]
         out[key] = sum(accs) / len(accs)
     return out
